@@ -1,0 +1,62 @@
+# The course in a few commands. `make help` lists them.
+#   make book   - set up .venv if needed, execute every chapter (quick profile), build the HTML book
+#   make test   - unit tests, nbval on every notebook, clean-notebook check, warnings-as-errors book build
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CHAPTER ?= ch00
+PROFILE ?= quick
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup test unit nbval book book-check lab run clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  make run CHAPTER=ch01 PROFILE=full   execute one chapter headless (papermill)"
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@bash scripts/sysdeps.sh
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is required (3.11 recommended)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+	@echo "environment ready: $(VENV) ($$($(BIN)/python --version))"
+
+setup: $(STAMP) ## create .venv and install the pinned requirements (other targets do this for you)
+
+unit: $(STAMP) ## pytest on rlcourse (includes the no-outputs-in-notebooks check)
+	$(BIN)/pytest -q tests
+
+nbval: $(STAMP) ## execute every chapter notebook with nbval (quick profile)
+	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
+
+book-check: $(STAMP) ## build the book with warnings as errors
+	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	@echo "book OK: $(CURDIR)/_build/html/index.html"
+
+test: unit nbval book-check ## everything CI runs
+	@echo "make test: all checks passed"
+
+book: $(STAMP) ## execute the chapters (quick profile) and build the HTML book into _build/html
+	$(BIN)/jupyter-book build . --quiet
+	@echo ""
+	@echo "The book is ready: open file://$(CURDIR)/_build/html/index.html"
+
+lab: $(STAMP) ## start JupyterLab (token authentication stays on; open the URL it prints)
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) --ServerApp.root_dir=$(CURDIR)
+
+run: $(STAMP) ## execute CHAPTER in PROFILE headless, e.g. make run CHAPTER=ch01 PROFILE=full
+	$(BIN)/rlcourse run $(CHAPTER) --profile $(PROFILE)
+
+clean: ## remove build output and scratch runs (keeps .venv and checkpoints/)
+	rm -rf _build runs .pytest_cache
+
+distclean: clean ## also remove the virtual environment
+	rm -rf $(VENV)

@@ -1,0 +1,248 @@
+"""The ``rlcourse`` command: train | eval | run | versions | repro | chapters.
+
+Every user mistake ends in one line ``rlcourse: error: ...`` on stderr and exit code 2 (argparse's own usage errors
+included), with nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import RLCourseError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus a pointer to --help) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"rlcourse: error: {message} (see '{self.prog} --help')\n")
+
+
+def parse_value(text: str) -> Any:
+    """A hyperparameter value: a Python literal (``3e-4``, ``[256, 256]``, ``True``, ``{'a': 1}``) or ``dict(k=v)``;
+    anything else is kept as a string (e.g. ``auto``, ``future``)."""
+    text = text.strip()
+    node = ast.parse(text, mode="eval").body if text else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if text and (text[0] in "[{(" or text[-1] in "]})"):
+            raise RLCourseError(f"malformed value {text!r}: not a valid Python literal") from None
+        return text
+
+
+def parse_assignments(items: list[str] | None, what: str = "--hp") -> dict[str, Any]:
+    """``["a=1", "b=[2, 3]"]`` → ``{"a": 1, "b": [2, 3]}``, with one-line errors for malformed items."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise RLCourseError(f"malformed {what} {item!r}: expected NAME=VALUE")
+        try:
+            out[name.strip()] = parse_value(value)
+        except (ValueError, SyntaxError) as exc:
+            raise RLCourseError(f"malformed value in {what} {item!r}: {exc}") from None
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return v
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rlcourse", description="Goal-conditioned robot RL course: train, evaluate, run chapters.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a policy through the experiment contract")
+    t.add_argument("--algo", required=True, help="ppo, sac or td3")
+    t.add_argument("--env", required=True, dest="env_id", help="a Fetch environment id, e.g. FetchReachDense-v4")
+    t.add_argument("--seed", type=_int, default=0)
+    t.add_argument("--total-steps", type=_positive_int, default=10_000)
+    t.add_argument("--n-envs", type=_positive_int, default=1)
+    t.add_argument("--her", action="store_true", help="hindsight experience replay (sac/td3 only)")
+    t.add_argument("--her-goals", type=_positive_int, default=None, help="relabelled goals per transition (k)")
+    t.add_argument("--her-strategy", choices=["future", "final", "episode"], default=None)
+    t.add_argument("--hp", action="append", metavar="NAME=VALUE", help="any SB3 constructor argument (repeatable)")
+    t.add_argument("--run-id", default=None, help="run folder name (default {algo}[_her]_{env}_seed{N})")
+    t.add_argument("--out", default=None, help="parent folder of the run (default: checkpoints/)")
+    t.add_argument("--eval-episodes", type=_int, default=100, help="episodes in eval.json (0 = skip)")
+    t.add_argument("--eval-every", type=_int, default=0, help="steps between evaluations in the curve (0 = none)")
+    t.add_argument("--checkpoint-every", type=_int, default=0, help="steps between resume checkpoints (0 = 10 per run)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="evaluate a run folder (or 'random') and write eval.json")
+    e.add_argument("run", help="a run folder or its model.zip; 'random' for the uniform-random baseline")
+    e.add_argument("--env", dest="env_id", default=None, help="environment (default: the one it was trained on)")
+    e.add_argument("--n-episodes", type=_positive_int, default=100)
+    e.add_argument("--seed", type=_int, default=None, help="seed of the first episode (default 1000; 0 for random)")
+    e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic mean")
+    e.add_argument("--out", default=None, help="write the report here instead of <run>/eval.json")
+    e.add_argument("--out-dir", default=None, help="with 'random': parent folder of the run (default checkpoints/)")
+    e.add_argument("--overwrite", action="store_true", help="with 'random': replace an existing run folder")
+    e.add_argument("--no-progress", action="store_true")
+
+    r = sub.add_parser("run", help="execute a chapter notebook headless (papermill)")
+    r.add_argument("chapter", help="chapter id, e.g. ch01")
+    r.add_argument("--profile", default="quick", help="quick (minutes, CPU) or full (reference runs)")
+    r.add_argument("--out", default=None, help="executed notebook (default _build/executed/<notebook>.<profile>.ipynb)")
+    r.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="extra notebook parameter")
+
+    sub.add_parser("versions", help="print versions, git commit and hardware as JSON")
+    sub.add_parser("chapters", help="list the chapters and their profiles")
+
+    q = sub.add_parser("repro", help="train twice with the same seed and compare the evaluations")
+    q.add_argument("--algo", required=True)
+    q.add_argument("--env", required=True, dest="env_id")
+    q.add_argument("--seed", type=_int, default=0)
+    q.add_argument("--total-steps", type=_positive_int, default=2048)
+    q.add_argument("--n-envs", type=_positive_int, default=1)
+    q.add_argument("--n-episodes", type=_positive_int, default=10)
+    q.add_argument("--atol", type=float, default=1e-6)
+    q.add_argument("--hp", action="append", metavar="NAME=VALUE")
+    q.add_argument("--out", default=None, help="also write the comparison as JSON here")
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .paths import checkpoints_dir
+    from .provenance import command_line
+    from .train import TrainConfig, train
+
+    her_kwargs = {}
+    if args.her_goals is not None:
+        her_kwargs["n_sampled_goal"] = args.her_goals
+    if args.her_strategy is not None:
+        her_kwargs["goal_selection_strategy"] = args.her_strategy
+    if her_kwargs and not args.her:
+        raise RLCourseError("--her-goals/--her-strategy need --her")
+    cfg = TrainConfig(
+        algo=args.algo, env_id=args.env_id, seed=args.seed, total_steps=args.total_steps, n_envs=args.n_envs,
+        her=args.her, her_kwargs=her_kwargs, hyperparameters=parse_assignments(args.hp), run_id=args.run_id,
+        out_dir=str(args.out or checkpoints_dir()), device=args.device, checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every, final_eval_episodes=args.eval_episodes, overwrite=args.overwrite,
+        progress=not args.no_progress, command=command_line(),
+    )
+    run = train(cfg)
+    agg = run.eval["aggregate"] if run.eval else None
+    print(f"wrote {run.path} ({run.meta['steps_done']} steps, {run.meta['wall_clock_s']:.1f} s, "
+          f"{run.meta['steps_per_s']} steps/s)")
+    if agg:
+        lo, hi = agg["success_ci95"]
+        print(f"eval: success {agg['success_rate']:.2f} [{lo:.2f}, {hi:.2f}], return {agg['return_mean']:.2f}, "
+              f"final distance {agg['final_distance_mean'] * 1000:.1f} mm")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+    from .paths import checkpoints_dir
+    from .train import random_run
+
+    if args.run == "random":
+        if not args.env_id:
+            raise RLCourseError("'rlcourse eval random' needs --env")
+        run = random_run(args.env_id, args.n_episodes, seed=0 if args.seed is None else args.seed,
+                         out_dir=args.out_dir or checkpoints_dir(), overwrite=args.overwrite,
+                         progress=not args.no_progress)
+        doc, where = run.eval, run.path / "eval.json"
+    else:
+        doc = evaluate_run(args.run, n_episodes=args.n_episodes, seed=1000 if args.seed is None else args.seed,
+                           deterministic=not args.stochastic, env_id=args.env_id, out=args.out,
+                           progress=not args.no_progress)
+        from .runs import resolve_run_dir
+
+        where = Path(args.out) if args.out else resolve_run_dir(args.run) / "eval.json"
+    agg = doc["aggregate"]
+    lo, hi = agg["success_ci95"]
+    print(f"wrote {where}")
+    print(f"success {agg['success_rate']:.2f} [{lo:.2f}, {hi:.2f}] over {doc['n_episodes']} episodes, "
+          f"return {agg['return_mean']:.2f}, final distance {agg['final_distance_mean'] * 1000:.1f} mm")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .notebooks import run_chapter
+
+    out = run_chapter(args.chapter, args.profile, out=args.out, extra=parse_assignments(args.param, "-p"))
+    print(f"executed {args.chapter} ({args.profile}) -> {out}")
+    return 0
+
+
+def _chapters(args: argparse.Namespace) -> int:
+    from .chapters import CHAPTERS
+
+    print(f"{'id':5} {'week':4} {'status':8} {'profiles':12} title")
+    for c in CHAPTERS.values():
+        print(f"{c.id:5} {c.week:4} {'written' if c.written else 'planned':8} "
+              f"{','.join(c.profiles) or '-':12} {c.title}")
+    return 0
+
+
+def _repro(args: argparse.Namespace) -> int:
+    from .paths import scratch_dir
+    from .repro import repro_check
+    from .runs import write_json
+    from .train import TrainConfig, validate_config
+
+    cfg = TrainConfig(algo=args.algo, env_id=args.env_id, seed=args.seed, total_steps=args.total_steps,
+                      n_envs=args.n_envs, hyperparameters=parse_assignments(args.hp), progress=False)
+    validate_config(cfg)
+    scratch_dir().mkdir(parents=True, exist_ok=True)
+    result = repro_check(cfg, n_episodes=args.n_episodes, atol=args.atol, workdir=scratch_dir())
+    if args.out:
+        write_json(args.out, result)
+    verdict = "PASS" if result["equal"] else "FAIL"
+    print(f"{verdict}: two runs of {args.algo} on {args.env_id} (seed {args.seed}, {args.total_steps} steps), "
+          f"{args.n_episodes} eval episodes each: max |diff| = {result['max_abs_diff']:.3g} (atol {args.atol:g})")
+    for line in result["mismatches"][:10]:
+        print("  " + line)
+    return 0 if result["equal"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rlcourse`` command."""
+    args = build_parser().parse_args(argv)
+    handlers = {"train": _train, "eval": _eval, "run": _run, "chapters": _chapters, "repro": _repro}
+    try:
+        if args.cmd == "versions":
+            from .envs import configure_gl
+            from .provenance import snapshot
+
+            snap = snapshot()
+            snap["gl_backend"] = configure_gl()
+            print(json.dumps(snap, indent=2))
+            return 0
+        return handlers[args.cmd](args)
+    except RLCourseError as exc:
+        print(f"rlcourse: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rlcourse: interrupted; a training run resumes from its last checkpoint when you run the same command "
+              "again", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

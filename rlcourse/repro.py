@@ -1,0 +1,59 @@
+"""The reproducibility check: train the same configuration twice with the same seed and compare the evaluations.
+
+On one machine, with the same versions and thread count, stable-baselines3 on the CPU is deterministic: the two
+evaluation reports should agree episode by episode. The check states its tolerance (``atol`` on every float metric,
+exact equality on success, length and time-to-success) and reports the largest difference it saw, so a failure says
+*where* the runs diverged. Across machines or on a GPU, bitwise equality is not expected; that is what a tolerance
+and several seeds are for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .train import TrainConfig, train
+
+EXACT_KEYS = ("seed", "length", "success", "time_to_success")
+FLOAT_KEYS = ("return", "final_distance", "smoothness", "peak_action", "path_length", "action_energy")
+
+
+def compare_reports(a: dict[str, Any], b: dict[str, Any], atol: float = 1e-6) -> dict[str, Any]:
+    """Compare two eval.json documents episode by episode. Returns ``{"equal", "atol", "max_abs_diff", "mismatches"}``."""
+    mismatches: list[str] = []
+    max_diff = 0.0
+    if len(a["episodes"]) != len(b["episodes"]):
+        mismatches.append(f"episode count {len(a['episodes'])} != {len(b['episodes'])}")
+    for i, (ea, eb) in enumerate(zip(a["episodes"], b["episodes"])):
+        for k in EXACT_KEYS:
+            if ea[k] != eb[k]:
+                mismatches.append(f"episode {i} {k}: {ea[k]!r} != {eb[k]!r}")
+        for k in FLOAT_KEYS:
+            d = abs(float(ea[k]) - float(eb[k]))
+            max_diff = max(max_diff, d)
+            if d > atol:
+                mismatches.append(f"episode {i} {k}: |{ea[k]} - {eb[k]}| = {d:.3g} > {atol:g}")
+    return {"equal": not mismatches, "atol": atol, "max_abs_diff": max_diff, "mismatches": mismatches}
+
+
+def repro_check(cfg: TrainConfig, n_episodes: int = 10, atol: float = 1e-6, workdir: str | Path | None = None) -> dict[str, Any]:
+    """Train ``cfg`` twice (same seed) into a scratch folder, evaluate both, and compare the reports.
+
+    Returns the comparison plus each run's aggregate and wall-clock time.
+    """
+    with tempfile.TemporaryDirectory(prefix="rlcourse-repro-", dir=workdir) as tmp:
+        runs = []
+        for name in ("a", "b"):
+            c = dataclasses.replace(cfg, out_dir=str(Path(tmp) / name), final_eval_episodes=n_episodes,
+                                    overwrite=True, tensorboard=False)
+            runs.append(train(c))
+        result = compare_reports(runs[0].eval, runs[1].eval, atol=atol)
+        result.update({
+            "algo": cfg.algo, "env_id": cfg.env_id, "seed": cfg.seed, "total_steps": cfg.total_steps,
+            "n_episodes": n_episodes,
+            "runs": [{"aggregate": r.eval["aggregate"], "wall_clock_s": r.meta["wall_clock_s"],
+                      "model_sha256": r.meta["model"]["sha256"]} for r in runs],
+        })
+    return result

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from rlcourse.errors import RLCourseError
+from rlcourse.evaluate import FunctionPolicy, eval_report, evaluate, evaluate_run, summarize
+from rlcourse.runs import validate
+
+
+def p_controller(obs):
+    """Drive the gripper straight at the goal: a proportional controller that solves Reach."""
+    err = obs["desired_goal"] - obs["observation"][:3]
+    return np.append(np.clip(10.0 * err, -1, 1), 0.0)
+
+
+def test_a_controller_that_reaches_the_goal_counts_as_success():
+    eps = evaluate(FunctionPolicy(p_controller), "FetchReach-v4", n_episodes=4, seed=0)
+    assert all(e["success"] and e["final_distance"] < 0.05 for e in eps)
+    assert all(1 <= e["time_to_success"] <= e["length"] == 50 for e in eps)
+    assert all(-50 <= e["return"] <= 0 for e in eps)  # sparse reward: 0 or -1 per step
+
+
+def test_action_metrics_on_known_action_sequences():
+    zero = evaluate(FunctionPolicy(lambda o: np.zeros(4)), "FetchReachDense-v4", n_episodes=1, seed=5)[0]
+    assert zero["smoothness"] == 0 and zero["action_energy"] == 0 and zero["peak_action"] == 0
+
+    state = {"sign": 1.0}
+
+    def alternating(obs):
+        state["sign"] *= -1
+        return np.array([0.5 * state["sign"], 0, 0, 0])
+
+    alt = evaluate(FunctionPolicy(alternating), "FetchReachDense-v4", n_episodes=1, seed=5)[0]
+    assert alt["smoothness"] == pytest.approx(1.0)  # |0.5 - (-0.5)|^2 at every step
+    assert alt["action_energy"] == pytest.approx(50 * 0.25)
+    assert alt["peak_action"] == pytest.approx(0.5)
+
+    big = evaluate(FunctionPolicy(lambda o: np.array([3.0, 0, 0, 0])), "FetchReachDense-v4", n_episodes=1, seed=5)[0]
+    assert big["peak_action"] == 1.0  # actions are clipped to the box before being sent and recorded
+    assert big["path_length"] > zero["path_length"]
+
+
+def test_dense_return_is_minus_the_sum_of_distances_and_seeds_repeat():
+    a = evaluate("random", "FetchReachDense-v4", n_episodes=3, seed=11)
+    b = evaluate("random", "FetchReachDense-v4", n_episodes=3, seed=11)
+    assert a == b  # same seeds, same episodes, bit for bit
+    assert [e["seed"] for e in a] == [11, 12, 13]
+    assert all(e["return"] < 0 for e in a)
+
+
+def test_summarize_and_report_validate():
+    eps = evaluate("random", "FetchReach-v4", n_episodes=5, seed=0)
+    agg = summarize(eps)
+    assert agg["success_rate"] == sum(e["success"] for e in eps) / 5
+    lo, hi = agg["success_ci95"]
+    assert 0 <= lo <= agg["success_rate"] <= hi <= 1
+    validate(eval_report("r", "FetchReach-v4", eps, "random", False), "eval")
+    with pytest.raises(RLCourseError):
+        evaluate("random", "FetchReach-v4", n_episodes=0)
+    with pytest.raises(RLCourseError, match="unknown policy"):
+        evaluate("greedy", "FetchReach-v4", n_episodes=1)
+
+
+def test_evaluate_run_is_deterministic_and_refuses_another_env(tiny_run, tmp_path):
+    a = evaluate_run(tiny_run.path, n_episodes=2, out=tmp_path / "a.json")
+    b = evaluate_run(tiny_run.path, n_episodes=2, out=tmp_path / "b.json")
+    assert a["episodes"] == b["episodes"]
+    with pytest.raises(RLCourseError, match="trained on FetchReachDense-v4"):
+        evaluate_run(tiny_run.path, n_episodes=1, env_id="FetchPush-v4", out=tmp_path / "c.json")
+    assert not (tmp_path / "c.json").exists()

@@ -1,0 +1,113 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlcourse.errors import RLCourseError
+from rlcourse.repro import compare_reports, repro_check
+from rlcourse.train import TrainConfig, hyperparameter_defaults, random_run, train, validate_config
+
+from .conftest import TINY_PPO
+
+
+def test_meta_records_every_hyperparameter_and_provenance(tiny_run):
+    m = tiny_run.meta
+    assert (m["algo"], m["env_id"], m["seed"], m["n_envs"]) == ("ppo", "FetchReachDense-v4", 3, 2)
+    assert m["steps_done"] == 256 and m["steps_per_s"] > 0 and m["wall_clock_s"] > 0
+    hp = m["hyperparameters"]
+    assert set(hyperparameter_defaults("ppo")) <= set(hp)   # every SB3 argument is recorded ...
+    assert hp["n_steps"] == 64 and hp["gae_lambda"] == 0.95  # ... ours, and SB3's defaults
+    assert m["versions"]["stable-baselines3"] and m["versions"]["mujoco"].startswith("3.")
+    assert m["command"] == "pytest tiny_run" and m["device"] == "cpu"
+    assert len(tiny_run.eval["episodes"]) == 3
+    assert not any(p.name.endswith(".partial") for p in tiny_run.path.parent.iterdir())
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"algo": "dqn"}, "unknown algorithm"),
+    ({"env_id": "FetchReach-v9"}, "unknown environment"),
+    ({"hyperparameters": {"learning_rat": 1e-3}}, "unknown hyperparameter 'learning_rat'"),
+    ({"hyperparameters": {"gamma": "high"}}, "expects a number"),
+    ({"total_steps": 0}, "total_steps"),
+    ({"her": True}, "off-policy"),
+    ({"algo": "sac", "her": True, "her_kwargs": {"k": 4}}, "unknown HER option"),
+    ({"run_id": "../escape"}, "invalid run id"),
+])
+def test_bad_config_is_rejected_before_anything_is_written(tmp_path, change, match):
+    cfg = TrainConfig(**{"algo": "ppo", "env_id": "FetchReachDense-v4", "out_dir": str(tmp_path), **change})
+    with pytest.raises(RLCourseError, match=match):
+        train(cfg)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_value_caught_by_sb3_is_one_clean_error(tmp_path):
+    cfg = TrainConfig(algo="ppo", env_id="FetchReachDense-v4", out_dir=str(tmp_path),
+                      hyperparameters={"policy_kwargs": {"net_arch": "wide"}})
+    with pytest.raises(RLCourseError, match="cannot build ppo"):
+        train(cfg)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_run_needs_overwrite(tiny_run):
+    cfg = TrainConfig(algo="ppo", env_id="FetchReachDense-v4", seed=3, out_dir=str(tiny_run.path.parent))
+    with pytest.raises(RLCourseError, match="already exists"):
+        train(cfg)
+
+
+def test_same_seed_gives_equal_reports_and_another_seed_does_not(tmp_path):
+    cfg = TrainConfig(algo="ppo", env_id="FetchReachDense-v4", seed=0, total_steps=256, n_envs=2,
+                      hyperparameters=TINY_PPO)
+    same = repro_check(cfg, n_episodes=2, workdir=tmp_path)
+    assert same["equal"] and same["max_abs_diff"] == 0.0
+    other = train(TrainConfig(**{**cfg.__dict__, "seed": 1, "out_dir": str(tmp_path), "final_eval_episodes": 2,
+                                 "tensorboard": False}))
+    first = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path), "final_eval_episodes": 2,
+                                 "tensorboard": False}))
+    diff = compare_reports(first.eval, other.eval)
+    assert not diff["equal"] and diff["max_abs_diff"] > 1e-6  # the comparison can fail: it is not vacuous
+
+
+def test_random_run_is_a_run_folder_without_model(tmp_path):
+    run = random_run("FetchReach-v4", n_episodes=4, seed=0, out_dir=tmp_path)
+    assert run.meta["algo"] == "random" and run.meta["model"] is None and run.model_path is None
+    assert run.eval["n_episodes"] == 4 and run.eval["deterministic"] is False
+    with pytest.raises(RLCourseError, match="already exists"):
+        random_run("FetchReach-v4", n_episodes=4, seed=0, out_dir=tmp_path)
+
+
+def test_training_resumes_after_a_kill(tmp_path):
+    """Kill a CLI training run after its first resume checkpoint; the same command then finishes it."""
+    cmd = [sys.executable, "-m", "rlcourse", "train", "--algo", "ppo", "--env", "FetchReachDense-v4",
+           "--total-steps", "6144", "--n-envs", "2", "--checkpoint-every", "512", "--hp", "n_steps=128",
+           "--hp", "batch_size=128", "--hp", "n_epochs=1", "--eval-episodes", "1", "--out", str(tmp_path),
+           "--run-id", "killed", "--no-progress"]
+    env = {**os.environ, "RLCOURSE_ROOT": str(tmp_path)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    state = tmp_path / "killed.partial" / "resume" / "state.json"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert state.exists(), "no resume checkpoint appeared"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed").exists()  # the complete folder appears only at the end
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    from rlcourse.runs import load_run
+
+    run = load_run(tmp_path / "killed")
+    assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 6144
+    assert not (tmp_path / "killed.partial").exists() and not (Path(run.path) / "resume").exists()
+    steps = [r[0] for r in run.curve["rows"]]
+    assert steps == sorted(steps) and steps[-1] == 6144
+
+
+def test_validate_config_accepts_her_for_sac():
+    validate_config(TrainConfig(algo="sac", env_id="FetchReach-v4", her=True,
+                                her_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"}))
