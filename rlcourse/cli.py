@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", help="a run folder or its model.zip; 'random' for the uniform-random baseline")
     e.add_argument("--env", dest="env_id", default=None, help="environment (default: the one it was trained on)")
     e.add_argument("--n-episodes", type=_positive_int, default=100)
-    e.add_argument("--seed", type=_int, default=None, help="seed of the first episode (default 1000; 0 for random)")
+    e.add_argument("--seed", type=_int, default=None, help="seed of the first episode (default 1000)")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic mean")
     e.add_argument("--out", default=None, help="write the report here instead of <run>/eval.json")
     e.add_argument("--out-dir", default=None, help="with 'random': parent folder of the run (default checkpoints/)")
@@ -156,19 +156,20 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run
+    from .evaluate import DEFAULT_EVAL_SEED, evaluate_run
     from .paths import checkpoints_dir
     from .train import random_run
 
     if args.run == "random":
         if not args.env_id:
             raise RLCourseError("'rlcourse eval random' needs --env")
-        run = random_run(args.env_id, args.n_episodes, seed=0 if args.seed is None else args.seed,
-                         out_dir=args.out_dir or checkpoints_dir(), overwrite=args.overwrite,
-                         progress=not args.no_progress)
+        from .provenance import command_line
+
+        run = random_run(args.env_id, args.n_episodes, eval_seed=args.seed, out_dir=args.out_dir or checkpoints_dir(),
+                         overwrite=args.overwrite, progress=not args.no_progress, command=command_line())
         doc, where = run.eval, run.path / "eval.json"
     else:
-        doc = evaluate_run(args.run, n_episodes=args.n_episodes, seed=1000 if args.seed is None else args.seed,
+        doc = evaluate_run(args.run, n_episodes=args.n_episodes, seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
                            deterministic=not args.stochastic, env_id=args.env_id, out=args.out,
                            progress=not args.no_progress)
         from .runs import resolve_run_dir

@@ -9,19 +9,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_MARKERS = ("_toc.yml", "pyproject.toml")
+
+
+def _is_root(folder: Path) -> bool:
+    return (folder / "_toc.yml").is_file() or ((folder / "pyproject.toml").is_file() and (folder / "rlcourse").is_dir())
 
 
 def project_root() -> Path:
     """The course repository root: ``$RLCOURSE_ROOT``, else the nearest parent of the cwd or of this package that
-    holds ``_toc.yml`` and ``pyproject.toml``, else the current directory."""
+    holds ``_toc.yml`` (or ``pyproject.toml`` next to ``rlcourse/``), else the current directory."""
     env = os.environ.get("RLCOURSE_ROOT")
     if env:
         return Path(env).resolve()
     candidates = [Path.cwd().resolve(), Path(__file__).resolve().parent]
     for start in candidates:
         for folder in (start, *start.parents):
-            if all((folder / m).exists() for m in _MARKERS):
+            if _is_root(folder):
                 return folder
     return Path.cwd().resolve()
 

@@ -88,6 +88,8 @@ def hardware() -> dict[str, Any]:
 def command_line(argv: list[str] | None = None) -> str:
     """The command that is running, shell-quoted so it can be pasted back."""
     argv = list(sys.argv if argv is None else argv)
+    if argv and argv[0].endswith("ipykernel_launcher.py"):
+        return "(a Jupyter kernel: pass command= to record how to reproduce this run)"
     if argv and argv[0].endswith(("/rlcourse", "rlcourse/cli.py", "rlcourse/__main__.py")):
         argv[0] = "rlcourse"
     return shlex.join(argv)

@@ -114,6 +114,18 @@ class TrainConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _portable_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as JSON, with ``out_dir`` relative to the project root when it lies inside it."""
+    from .paths import project_root
+
+    doc = _jsonable(asdict(cfg))
+    try:
+        doc["out_dir"] = str(Path(cfg.out_dir).resolve().relative_to(project_root()))
+    except ValueError:
+        pass
+    return doc
+
+
 def validate_config(cfg: TrainConfig) -> None:
     """All checks that need no training: algorithm, environment, numbers, hyperparameter names and types."""
     from .envs import check_env_id
@@ -274,7 +286,7 @@ def build_meta(
         "command": cfg.command or command_line(),
         "created_utc": utc_now(),
         "resumed": resumed,
-        "config": _jsonable(asdict(cfg)),
+        "config": _portable_config(cfg),
         "model": None if model_path is None else {
             "file": model_path.name, "sha256": sha256(model_path), "bytes": model_path.stat().st_size},
     }
@@ -288,16 +300,23 @@ def random_run(
     run_id: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    eval_seed: int | None = None,
+    command: str | None = None,
 ) -> Run:
     """The uniform-random baseline as a run folder (meta.json with ``algo: random`` and no model, plus eval.json),
-    so that it is read, compared and plotted exactly like a trained policy."""
-    from .evaluate import eval_report, evaluate
+    so that it is read, compared and plotted exactly like a trained policy.
+
+    It is evaluated on the same episode seeds as every trained policy (``eval_seed``, default 1000, onwards); the
+    random actions of episode ``i`` are seeded with that episode's seed, so ``seed`` only names the run.
+    """
     from .envs import check_env_id
+    from .evaluate import DEFAULT_EVAL_SEED, eval_report, evaluate
 
     check_env_id(env_id)
+    eval_seed = DEFAULT_EVAL_SEED if eval_seed is None else eval_seed
     cfg = TrainConfig(algo="random", env_id=env_id, seed=seed, total_steps=0, out_dir=str(out_dir),
                       run_id=run_id or f"random_{env_id}_seed{seed}", final_eval_episodes=n_episodes,
-                      eval_seed=seed, overwrite=overwrite)
+                      eval_seed=eval_seed, overwrite=overwrite, command=command)
     rid = cfg.resolved_run_id()
     final = Path(out_dir) / rid
     if final.exists() and not overwrite:
@@ -305,7 +324,7 @@ def random_run(
     if n_episodes < 1:
         raise RLCourseError(f"n_episodes must be at least 1, got {n_episodes}")
     t0 = time.perf_counter()
-    episodes = evaluate("random", env_id, n_episodes, seed=seed, progress=progress)
+    episodes = evaluate("random", env_id, n_episodes, seed=eval_seed, progress=progress)
     wall = time.perf_counter() - t0
     partial = Path(out_dir) / f"{rid}.partial"
     shutil.rmtree(partial, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""Chapters, profiles, the table of contents and how notebooks are committed."""
+
+import json
+
+import pytest
+import yaml
+
+from rlcourse import chapters
+from rlcourse.errors import RLCourseError
+from rlcourse.notebooks import outputs_present, parameter_names, run_chapter
+from rlcourse.paths import project_root
+
+ROOT = project_root()
+WRITTEN = [c for c in chapters.CHAPTERS.values() if c.written]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_registry_covers_the_syllabus():
+    assert list(chapters.CHAPTERS) == [f"ch{i:02d}" for i in range(11)]
+    assert {c.id for c in WRITTEN} >= {"ch00", "ch01"}
+
+
+@pytest.mark.parametrize("ch", WRITTEN, ids=lambda c: c.id)
+def test_written_chapters_have_both_profiles_and_a_quick_default(ch):
+    assert set(ch.profiles) == set(chapters.PROFILES)
+    nb = ch.notebook_path()
+    assert nb.is_file()
+    assert "profile" in parameter_names(nb)
+    src = next("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+               if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert 'profile = "quick"' in src
+
+
+def test_every_notebook_is_registered_and_in_the_toc():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    registered = {f"notebooks/{c.notebook.removesuffix('.ipynb')}" for c in WRITTEN}
+    on_disk = {f"notebooks/{p.stem}" for p in NOTEBOOKS}
+    assert on_disk == registered
+    assert registered <= files
+    for f in files:  # and every toc entry exists
+        assert (ROOT / f"{f}.md").is_file() or (ROOT / f"{f}.ipynb").is_file(), f
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebooks_have_no_outputs(nb):
+    assert not outputs_present(nb), f"{nb.name} carries outputs: clear them before committing"
+    meta = json.loads(nb.read_text())["metadata"]
+    assert meta["kernelspec"]["name"] == "python3"
+
+
+def test_settings_are_copies_and_errors_are_clear():
+    s = chapters.settings("ch00", "quick")
+    s["total_steps"] = -1
+    assert chapters.settings("ch00", "quick")["total_steps"] > 0
+    with pytest.raises(RLCourseError, match="unknown profile"):
+        chapters.settings("ch00", "fast")
+    with pytest.raises(RLCourseError, match="not written"):
+        chapters.settings("ch09", "quick")
+    with pytest.raises(RLCourseError, match="unknown chapter"):
+        run_chapter("ch42")

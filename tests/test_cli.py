@@ -1,0 +1,121 @@
+"""The command line: every bad input is one line on stderr, exit code 2, and nothing written."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from rlcourse.cli import main, parse_assignments, parse_value
+from rlcourse.errors import RLCourseError
+
+BAD_INPUTS = [
+    (["run", "ch99"], "unknown chapter 'ch99'"),
+    (["run", "ch07"], "not written yet"),
+    (["run", "ch00", "--profile", "huge"], "unknown profile 'huge'"),
+    (["run", "ch00", "-p", "epochs=3"], "no parameter(s) ['epochs']"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v9"], "unknown environment 'FetchReach-v9'"),
+    (["train", "--algo", "a2c", "--env", "FetchReach-v4"], "unknown algorithm 'a2c'"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "n_step=5"], "unknown hyperparameter 'n_step'"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "gamma"], "malformed --hp 'gamma'"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "gamma=[0.9"], "malformed value"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "gamma=fast"], "expects a number"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--total-steps", "lots"], "is not an integer"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--her"], "off-policy"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--her-goals", "4"], "need --her"),
+    (["eval", "no/such/run"], "no such checkpoint"),
+    (["eval", "random"], "needs --env"),
+    (["eval", "random", "--env", "FetchPsh-v4"], "unknown environment"),
+    (["repro", "--algo", "ppo", "--env", "Nope-v0"], "unknown environment"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("RLCOURSE_ROOT", str(tmp_path))  # nothing may be written anywhere we care about
+    monkeypatch.chdir(tmp_path)
+    if argv[0] == "run":
+        monkeypatch.delenv("RLCOURSE_ROOT")  # chapters live in the real project
+    with pytest.raises(SystemExit) as exc:
+        sys.exit(main(argv))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rlcourse: error: "), err
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _copy(run, tmp_path):
+    dst = tmp_path / run.path.name
+    shutil.copytree(run.path, dst)
+    return dst
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("flip_model", "is corrupt"),
+    ("drop_model", "file is missing"),
+    ("truncate_meta", "corrupt JSON"),
+    ("schema_meta", "fails the schema"),
+    ("drop_meta", "not a run folder"),
+])
+def test_damaged_checkpoints_are_refused(tiny_run, tmp_path, capsys, damage, message):
+    run = _copy(tiny_run, tmp_path)
+    before = (run / "eval.json").read_bytes()
+    if damage == "flip_model":
+        data = bytearray((run / "model.zip").read_bytes()); data[100] ^= 1; (run / "model.zip").write_bytes(bytes(data))
+    elif damage == "drop_model":
+        (run / "model.zip").unlink()
+    elif damage == "truncate_meta":
+        (run / "meta.json").write_text((run / "meta.json").read_text()[:200])
+    elif damage == "schema_meta":
+        meta = json.loads((run / "meta.json").read_text()); meta["seed"] = "zero"
+        (run / "meta.json").write_text(json.dumps(meta))
+    elif damage == "drop_meta":
+        (run / "meta.json").unlink()
+    assert main(["eval", str(run), "--n-episodes", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert (run / "eval.json").read_bytes() == before  # the old report was not touched
+
+
+def test_mismatched_env_is_refused(tiny_run, capsys):
+    assert main(["eval", str(tiny_run.path), "--env", "FetchPush-v4", "--n-episodes", "1"]) == 2
+    assert "trained on FetchReachDense-v4" in capsys.readouterr().err
+
+
+def test_eval_writes_a_valid_report(tiny_run, tmp_path, capsys):
+    out = tmp_path / "e.json"
+    assert main(["eval", str(tiny_run.path / "model.zip"), "--n-episodes", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    from rlcourse.runs import read_json
+
+    doc = read_json(out, "eval")
+    assert doc["n_episodes"] == 2 and doc["seeds"] == [1000, 1001]
+    assert "success" in capsys.readouterr().out
+
+
+def test_versions_and_chapters(capsys):
+    assert main(["versions"]) == 0
+    snap = json.loads(capsys.readouterr().out)
+    assert snap["versions"]["gymnasium-robotics"] == "1.4.2" and snap["gl_backend"] in ("egl", "osmesa", None)
+    assert main(["chapters"]) == 0
+    out = capsys.readouterr().out
+    assert "ch00" in out and "ch10" in out and "planned" in out
+
+
+def test_console_script_entry_point_exits_2():
+    exe = shutil.which("rlcourse", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert exe, "the rlcourse console script is not installed"
+    proc = subprocess.run([exe, "run", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("rlcourse: error: unknown chapter")
+
+
+def test_parse_values():
+    assert parse_value("3e-4") == 3e-4 and parse_value("[256, 256]") == [256, 256]
+    assert parse_value("dict(net_arch=[64, 64])") == {"net_arch": [64, 64]}
+    assert parse_value("future") == "future" and parse_value("True") is True
+    assert parse_assignments(["a=1", "b = (1, 'episode')"]) == {"a": 1, "b": (1, "episode")}
+    with pytest.raises(RLCourseError):
+        parse_assignments(["=3"])
