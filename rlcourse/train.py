@@ -24,7 +24,7 @@ ALGOS = ("ppo", "sac", "td3")
 OFF_POLICY = ("sac", "td3")
 # Constructor arguments that the contract sets itself; users set them through TrainConfig fields instead.
 _RESERVED = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model",
-             "replay_buffer_class", "stats_window_size"}
+             "stats_window_size"}
 CURVE_COLUMNS = ["timesteps", "wall_s", "ep_return_mean", "ep_length_mean", "success_rate", "fps",
                  "eval_success_rate", "eval_return_mean"]
 

@@ -111,3 +111,23 @@ def test_training_resumes_after_a_kill(tmp_path):
 def test_validate_config_accepts_her_for_sac():
     validate_config(TrainConfig(algo="sac", env_id="FetchReach-v4", her=True,
                                 her_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"}))
+
+
+@pytest.mark.parametrize("algo,her", [("sac", True), ("td3", False)])
+def test_off_policy_runs_through_the_same_contract(tmp_path, algo, her):
+    cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", seed=0, total_steps=200, n_envs=2, her=her,
+                      her_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"} if her else {},
+                      hyperparameters={"learning_starts": 100, "batch_size": 32, "buffer_size": 1000,
+                                       "policy_kwargs": {"net_arch": [32, 32]}},
+                      out_dir=str(tmp_path), final_eval_episodes=2, tensorboard=False)
+    run = train(cfg)
+    hp = run.meta["hyperparameters"]
+    assert run.meta["her"] is her and run.meta["steps_done"] == 200
+    assert hp["replay_buffer_class"] == ("stable_baselines3.her.her_replay_buffer.HerReplayBuffer" if her else None)
+    if her:
+        assert hp["replay_buffer_kwargs"] == {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
+    assert not list(tmp_path.glob("**/replay_buffer*.pkl"))  # replay buffers never land in a run folder
+    from rlcourse.evaluate import evaluate_run
+
+    doc = evaluate_run(run.path, n_episodes=1, out=tmp_path / "again.json")  # loading a HER model needs an env
+    assert doc["episodes"][0]["length"] == 50
