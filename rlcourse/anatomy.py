@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .report import markdown_table  # noqa: F401  (re-exported for the ch01 notebook)
 from .envs import goal_distance, make_env
 from .stats import wilson_interval
 
@@ -620,21 +621,3 @@ def success_at_thresholds(final_distances: Sequence[float],
         rows.append({"threshold (m)": float(eps), "successes": k, "episodes": int(d.size),
                      "success rate": k / d.size, "ci95 low": lo, "ci95 high": hi})
     return rows
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, digits: int = 4) -> str:
-    """Rows of dicts as a Markdown table (floats to ``digits`` significant digits), for ``IPython.display.Markdown``."""
-    if not rows:
-        return ""
-    cols = list(columns or rows[0].keys())
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, (float, np.floating)):
-            return f"{float(v):.{digits}g}"
-        if isinstance(v, (list, tuple, np.ndarray)):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return "—" if v is None else str(v).replace("|", "\\|")  # a bare | would split the cell
-
-    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)

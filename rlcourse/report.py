@@ -1,0 +1,162 @@
+"""Reading reference runs back: tables across seeds, learning curves with bands, figures for the book.
+
+Chapters never type a result; they load run folders and call these functions. Across seeds a metric is reported as
+mean with a 95% Student-t interval (rates clipped to [0, 1]); within a run the success rate carries its Wilson
+interval from ``eval.json``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RLCourseError
+from .paths import checkpoints_dir, figures_dir
+from .runs import Run, curve_table, list_runs
+from .stats import t_interval
+
+# metric -> (where it lives, key, is it a rate in [0, 1])
+METRICS: dict[str, tuple[str, str, bool]] = {
+    "success_rate": ("eval", "success_rate", True),
+    "return_mean": ("eval", "return_mean", False),
+    "final_distance_mean": ("eval", "final_distance_mean", False),
+    "time_to_success_mean": ("eval", "time_to_success_mean", False),
+    "smoothness_mean": ("eval", "smoothness_mean", False),
+    "peak_action_mean": ("eval", "peak_action_mean", False),
+    "wall_clock_s": ("meta", "wall_clock_s", False),
+    "steps_per_s": ("meta", "steps_per_s", False),
+    "steps_done": ("meta", "steps_done", False),
+}
+
+
+def load_group(pattern: str, root: Path | str | None = None) -> list[Run]:
+    """Complete runs under ``root`` (default ``checkpoints/``) whose run id matches the glob ``pattern``.
+
+    Raises a one-line error when nothing matches, naming the command that makes the runs."""
+    root = Path(root) if root is not None else checkpoints_dir()
+    runs = [r for r in list_runs(root) if fnmatch.fnmatch(r.run_id, pattern)]
+    if not runs:
+        raise RLCourseError(f"no runs matching {pattern!r} under {root}; produce them with the chapter's full profile")
+    return runs
+
+
+def metric(run: Run, name: str) -> float | None:
+    """One scalar of a run by name (see :data:`METRICS`)."""
+    where, key, _ = METRICS[name]
+    doc = run.meta if where == "meta" else (run.eval or {}).get("aggregate", {})
+    value = doc.get(key)
+    return None if value is None else float(value)
+
+
+def seed_summary(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = tuple(METRICS)) -> list[dict[str, Any]]:
+    """One row per (group, metric): mean, 95% t interval across seeds, and the per-seed values."""
+    rows = []
+    for label, runs in groups.items():
+        for name in metrics:
+            values = [v for v in (metric(r, name) for r in runs) if v is not None]
+            if not values:
+                continue
+            mean, lo, hi = t_interval(values, bounds=(0.0, 1.0) if METRICS[name][2] else None)
+            rows.append({"group": label, "metric": name, "n_seeds": len(values), "mean": mean, "ci95_lo": lo,
+                         "ci95_hi": hi, "per_seed": values})
+    return rows
+
+
+def comparison_table(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = tuple(METRICS),
+                     digits: int = 3) -> list[dict[str, Any]]:
+    """A wide table (one row per metric, one column per group) of ``mean [lo, hi]`` strings."""
+    rows: dict[str, dict[str, Any]] = {}
+    for r in seed_summary(groups, metrics):
+        row = rows.setdefault(r["metric"], {"metric": r["metric"]})
+        row[r["group"]] = f"{r['mean']:.{digits}g} [{r['ci95_lo']:.{digits}g}, {r['ci95_hi']:.{digits}g}]"
+    return list(rows.values())
+
+
+def curve_band(runs: Sequence[Run], y: str = "success_rate", x: str = "timesteps",
+               n_points: int = 100) -> dict[str, np.ndarray]:
+    """Mean and 95% t band of curve column ``y`` across runs, interpolated on a common ``x`` grid.
+
+    Rows where ``y`` is missing (no finished episode yet) are skipped; the grid spans the range all runs cover.
+    """
+    series = []
+    for run in runs:
+        if run.curve is None:
+            raise RLCourseError(f"run {run.run_id} has no curve.json")
+        t = curve_table(run.curve)
+        pts = [(a, b) for a, b in zip(t[x], t[y]) if a is not None and b is not None]
+        if len(pts) < 2:
+            raise RLCourseError(f"run {run.run_id} has fewer than two points of {y!r} in its curve")
+        series.append(np.array(pts, dtype=float))
+    lo_x = max(s[0, 0] for s in series)
+    hi_x = min(s[-1, 0] for s in series)
+    grid = np.linspace(lo_x, hi_x, n_points)
+    ys = np.stack([np.interp(grid, s[:, 0], s[:, 1]) for s in series])
+    mean = ys.mean(axis=0)
+    if len(series) > 1:
+        from scipy import stats as st
+
+        half = st.t.ppf(0.975, df=len(series) - 1) * ys.std(axis=0, ddof=1) / np.sqrt(len(series))
+    else:
+        half = np.zeros_like(mean)
+    lo, hi = mean - half, mean + half
+    if y.endswith("success_rate"):
+        lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+    return {"x": grid, "mean": mean, "lo": lo, "hi": hi, "per_run": ys}
+
+
+def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x: str = "timesteps",
+                ax: Any = None, ylabel: str | None = None, xlabel: str | None = None):
+    """Learning curves: the mean across seeds as a line, the 95% t band shaded, each seed as a thin line."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.5))
+    for i, (label, runs) in enumerate(groups.items()):
+        band = curve_band(runs, y=y, x=x)
+        colour = f"C{i}"
+        for ys in band["per_run"]:
+            ax.plot(band["x"], ys, color=colour, lw=0.6, alpha=0.35)
+        ax.plot(band["x"], band["mean"], color=colour, lw=2, label=f"{label} (n={len(runs)})")
+        ax.fill_between(band["x"], band["lo"], band["hi"], color=colour, alpha=0.2, lw=0)
+    ax.set_xlabel(xlabel or {"timesteps": "environment steps", "wall_s": "wall-clock (s)"}.get(x, x))
+    ax.set_ylabel(ylabel or y.replace("_", " "))
+    if y.endswith("success_rate"):
+        ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def save_figure(fig: Any, name: str, profile: str = "full") -> Path | None:
+    """Save a figure into ``figures/`` when ``profile`` is ``full`` (the book embeds those); a quick run keeps the
+    committed figures untouched and returns None."""
+    if profile != "full":
+        return None
+    path = figures_dir() / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=150, bbox_inches="tight")
+    tmp.replace(path)
+    return path
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, digits: int = 4) -> str:
+    """Rows of dicts as a Markdown table (floats to ``digits`` significant digits), for ``IPython.display.Markdown``."""
+    if not rows:
+        return ""
+    cols = list(columns or rows[0].keys())
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.{digits}g}"
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return "—" if v is None else str(v).replace("|", "\\|")  # a bare | would split the cell
+
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

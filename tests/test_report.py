@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from rlcourse import report
+from rlcourse.errors import RLCourseError
+from rlcourse.runs import Run
+
+
+def fake_run(run_id, success, curve_rows, wall=10.0):
+    meta = {"run_id": run_id, "wall_clock_s": wall, "steps_per_s": 100.0, "steps_done": 1000}
+    ev = {"aggregate": {"success_rate": success, "return_mean": -success, "final_distance_mean": 0.01}}
+    curve = {"columns": ["timesteps", "success_rate"], "rows": curve_rows}
+    return Run(path=None, meta=meta, eval=ev, curve=curve)
+
+
+def test_seed_summary_means_and_clips_rates():
+    runs = [fake_run(f"r{i}", s, [[0, 0.0], [10, 1.0]]) for i, s in enumerate([1.0, 0.9, 1.0])]
+    rows = {r["metric"]: r for r in report.seed_summary({"A": runs})}
+    s = rows["success_rate"]
+    assert s["mean"] == pytest.approx(29 / 30) and s["n_seeds"] == 3 and s["ci95_hi"] == 1.0
+    assert s["per_seed"] == [1.0, 0.9, 1.0]
+    assert rows["wall_clock_s"]["mean"] == 10.0 and rows["wall_clock_s"]["ci95_lo"] == 10.0
+
+
+def test_curve_band_interpolates_on_the_common_range():
+    a = fake_run("a", 1, [[0, 0.0], [100, 1.0]])
+    b = fake_run("b", 1, [[0, 0.0], [50, 0.5], [80, 0.8], [120, 1.2]])  # the same line, sampled elsewhere
+    band = report.curve_band([a, b], n_points=5)
+    assert band["x"][0] == 0 and band["x"][-1] == 100  # only where both runs have data
+    np.testing.assert_allclose(band["mean"], band["x"] / 100, atol=1e-12)
+    assert np.all(band["lo"] >= 0) and np.all(band["hi"] <= 1)
+
+
+def test_curve_band_skips_missing_values_and_rejects_empty_curves():
+    a = fake_run("a", 1, [[0, None], [10, 0.2], [20, 0.4]])
+    band = report.curve_band([a], n_points=3)
+    assert band["x"][0] == 10 and np.all(band["lo"] == band["mean"])
+    with pytest.raises(RLCourseError, match="fewer than two points"):
+        report.curve_band([fake_run("e", 1, [[0, None]])])
+
+
+def test_load_group_and_tables(tiny_run):
+    runs = report.load_group("ppo_*", root=tiny_run.path.parent)
+    assert [r.run_id for r in runs] == [tiny_run.run_id]
+    with pytest.raises(RLCourseError, match="no runs matching"):
+        report.load_group("sac_*", root=tiny_run.path.parent)
+    table = report.comparison_table({"PPO": runs}, metrics=["success_rate", "steps_per_s"])
+    assert [r["metric"] for r in table] == ["success_rate", "steps_per_s"] and "PPO" in table[0]
+    text = report.markdown_table(table)
+    assert text.splitlines()[0] == "| metric | PPO |"
+
+
+def test_plot_and_save_only_in_full_profile(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    runs = [fake_run(f"r{i}", 1, [[0, 0.0], [10, 0.5 + 0.1 * i], [20, 1.0]]) for i in range(3)]
+    ax = report.plot_curves({"A": runs})
+    assert len(ax.lines) == 4  # three seeds and the mean
+    monkeypatch.setenv("RLCOURSE_ROOT", str(tmp_path))
+    assert report.save_figure(ax.figure, "x.png", profile="quick") is None
+    path = report.save_figure(ax.figure, "x.png", profile="full")
+    assert path == tmp_path / "figures" / "x.png" and path.stat().st_size > 1000
