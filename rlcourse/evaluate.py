@@ -126,7 +126,9 @@ def evaluate(
                 raise RLCourseError(f"unknown policy {policy!r}; pass a model or 'random'")
             policy = RandomPolicy(env.action_space, seed)
         seeds = range(seed, seed + n_episodes)
-        if progress:
+        from .train import progress_enabled
+
+        if progress_enabled(progress):
             from tqdm.auto import tqdm
 
             seeds = tqdm(seeds, desc=f"eval {env_id}", unit="ep", leave=False)

@@ -29,6 +29,13 @@ CURVE_COLUMNS = ["timesteps", "wall_s", "ep_return_mean", "ep_length_mean", "suc
                  "eval_success_rate", "eval_return_mean"]
 
 
+def progress_enabled(requested: bool) -> bool:
+    """Show a progress bar if asked for, unless ``RLCOURSE_PROGRESS=0`` (set by the book build and CI)."""
+    import os
+
+    return requested and os.environ.get("RLCOURSE_PROGRESS", "1") != "0"
+
+
 def algo_class(algo: str) -> type:
     """The stable-baselines3 class for ``algo`` ("ppo", "sac", "td3")."""
     import stable_baselines3 as sb3
@@ -100,7 +107,7 @@ class TrainConfig:
     final_eval_episodes: int = 100  # episodes in eval.json; 0 = do not evaluate
     eval_seed: int = 1000
     overwrite: bool = False
-    progress: bool = False
+    progress: bool = False  # a progress bar (tqdm/rich); RLCOURSE_PROGRESS=0 turns every bar off (book builds)
     tensorboard: bool = True
     command: str | None = None
 
@@ -399,7 +406,7 @@ def train(cfg: TrainConfig) -> Run:
     t0 = time.perf_counter()
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=not resumed,
-                    progress_bar=cfg.progress, tb_log_name=run_id)
+                    progress_bar=progress_enabled(cfg.progress), tb_log_name=run_id)
     wall = state["wall_clock_s"] + (time.perf_counter() - t0)
     steps_done = int(model.num_timesteps)
 
@@ -412,7 +419,8 @@ def train(cfg: TrainConfig) -> Run:
                       model_path=partial / MODEL_FILE)
     write_json(partial / "meta.json", meta, "meta")
     if cfg.final_eval_episodes > 0:
-        episodes = evaluate(model, cfg.env_id, cfg.final_eval_episodes, cfg.eval_seed, progress=cfg.progress)
+        episodes = evaluate(model, cfg.env_id, cfg.final_eval_episodes, cfg.eval_seed,
+                            progress=progress_enabled(cfg.progress))
         doc = eval_report(run_id, cfg.env_id, episodes, policy=cfg.algo, deterministic=True,
                           checkpoint={"path": f"{run_id}/{MODEL_FILE}", "sha256": meta["model"]["sha256"]})
         write_json(partial / "eval.json", doc, "eval")
