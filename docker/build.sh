@@ -9,11 +9,7 @@
 # runs/ and checkpoints/ get.
 set -euo pipefail
 
-case "${BASH_SOURCE[0]}" in
-    */*) SCRIPT_DIR="${BASH_SOURCE[0]%/*}" ;;
-    *) SCRIPT_DIR=. ;;
-esac
-SCRIPT_DIR="$(cd -- "$SCRIPT_DIR" && pwd -P)"
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 # shellcheck source=docker/common.sh
 . "$SCRIPT_DIR/common.sh"
 

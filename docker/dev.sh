@@ -20,12 +20,8 @@
 # /workspace/.home so that tools have somewhere to write.
 set -euo pipefail
 
-# Locate the repository from this file, not from the current directory (no external tools needed).
-case "${BASH_SOURCE[0]}" in
-    */*) SCRIPT_DIR="${BASH_SOURCE[0]%/*}" ;;
-    *) SCRIPT_DIR=. ;;
-esac
-SCRIPT_DIR="$(cd -- "$SCRIPT_DIR" && pwd -P)"
+# Locate the repository from this file, not from the current directory.
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 # shellcheck source=docker/common.sh
 . "$SCRIPT_DIR/common.sh"
 NVIDIA_SMI="${RLCOURSE_NVIDIA_SMI:-nvidia-smi}"

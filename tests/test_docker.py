@@ -50,7 +50,7 @@ class Sandbox:
         # Only the tools the scripts call on the host; no docker, no nvidia-smi, no git.
         self.sysbin = root / "sysbin"
         self.sysbin.mkdir()
-        for tool in ("bash", "id"):
+        for tool in ("bash", "id", "dirname"):
             found = shutil.which(tool)
             assert found, f"{tool} is needed to run the docker/ scripts"
             (self.sysbin / tool).symlink_to(found)
