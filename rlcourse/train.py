@@ -110,6 +110,9 @@ class TrainConfig:
     progress: bool = False  # a progress bar (tqdm/rich); RLCOURSE_PROGRESS=0 turns every bar off (book builds)
     tensorboard: bool = True
     command: str | None = None
+    # --- ch03 diagnostics (begin) ---
+    diagnostics: bool = False  # off-policy only: replay/critic diagnostics in every curve row and in TensorBoard
+    # --- ch03 diagnostics (end) ---
 
     def resolved_run_id(self) -> str:
         return check_run_id(self.run_id or default_run_id(self.algo, self.env_id, self.seed, self.her))
@@ -117,6 +120,7 @@ class TrainConfig:
     def identity(self) -> str:
         """A hash of the fields that must not change when a run is resumed."""
         keys = ("algo", "env_id", "seed", "total_steps", "n_envs", "her", "her_kwargs", "hyperparameters")
+        keys += ("diagnostics",) if self.diagnostics else ()  # ch03: the curve's columns depend on it
         blob = json.dumps({k: _jsonable(getattr(self, k)) for k in keys}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -145,6 +149,8 @@ def validate_config(cfg: TrainConfig) -> None:
             raise RLCourseError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
     if cfg.her and cfg.algo not in OFF_POLICY:
         raise RLCourseError(f"HER needs an off-policy algorithm (sac or td3), not {cfg.algo}")
+    if cfg.diagnostics and cfg.algo not in OFF_POLICY:  # ch03
+        raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac or td3), not {cfg.algo}")
     unknown_her = set(cfg.her_kwargs) - {"n_sampled_goal", "goal_selection_strategy", "copy_info_dict"}
     if unknown_her:
         raise RLCourseError(f"unknown HER option(s) {sorted(unknown_her)}; valid: n_sampled_goal, goal_selection_strategy")
@@ -174,6 +180,29 @@ def _constructor_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
+# --- ch03 diagnostics (begin) ---
+def curve_columns(cfg: TrainConfig) -> list[str]:
+    """The columns of a run's curve.json: CURVE_COLUMNS, plus the replay diagnostics when they are switched on."""
+    from .diagnostics import DIAGNOSTIC_COLUMNS
+
+    return CURVE_COLUMNS + (DIAGNOSTIC_COLUMNS if cfg.diagnostics else [])
+
+
+def _diagnostic_values(cfg: TrainConfig, model: Any, logger: Any) -> list[Any]:
+    """The diagnostic columns of one curve row (None until learning has started), also logged as replay/<name>."""
+    from .diagnostics import DIAGNOSTIC_COLUMNS, replay_diagnostics, replay_ready
+
+    batch = int(getattr(model, "batch_size", 256))
+    if model.num_timesteps <= getattr(model, "learning_starts", 0) or not replay_ready(model, batch):
+        return [None] * len(DIAGNOSTIC_COLUMNS)
+    diag = replay_diagnostics(model, batch_size=batch)
+    for name, value in diag.items():
+        if value is not None:
+            logger.record(f"replay/{name}", value)
+    return [diag[c] for c in DIAGNOSTIC_COLUMNS]
+# --- ch03 diagnostics (end) ---
+
+
 def effective_hyperparameters(cfg: TrainConfig) -> dict[str, Any]:
     """SB3 defaults overlaid with the run's settings: every hyperparameter, JSON-ready."""
     merged = {**hyperparameter_defaults(cfg.algo), **_constructor_kwargs(cfg)}
@@ -199,6 +228,7 @@ class _ContractCallback:
                 self.wall0 = state["wall_clock_s"]
                 self.steps0 = self.num_timesteps
                 self.next_row = (self.num_timesteps // record_every + 1) * record_every
+                self.rows_at_total = 0
                 self.next_ckpt = (self.num_timesteps // ckpt_every + 1) * ckpt_every
                 self.next_eval = (self.num_timesteps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
 
@@ -212,10 +242,15 @@ class _ContractCallback:
                     self.pending_eval = (agg["success_rate"], agg["return_mean"])
                     self.logger.record("eval/success_rate", agg["success_rate"])
                     self.logger.record("eval/return_mean", agg["return_mean"])
-                    self.next_eval += cfg.eval_every
-                if n >= self.next_row or n >= total:
+                    while self.next_eval <= n:
+                        self.next_eval += cfg.eval_every
+                if n >= self.next_row or (n >= total and self.rows_at_total == 0):
+                    # a row every record_every steps, plus one when the requested total is reached (PPO may
+                    # overshoot it to finish a rollout; the rows then continue at the same spacing)
                     self.add_row()
-                    self.next_row += record_every
+                    self.rows_at_total += n >= total
+                    while self.next_row <= n:
+                        self.next_row += record_every
                 if n >= self.next_ckpt and n < total:
                     self.save_resume()
                     self.next_ckpt += ckpt_every
@@ -239,6 +274,7 @@ class _ContractCallback:
                     round(fps, 2),
                     ev[0],
                     ev[1],
+                    *(_diagnostic_values(cfg, self.model, self.logger) if cfg.diagnostics else []),  # ch03
                 ])
 
             def save_resume(self) -> None:
@@ -414,7 +450,7 @@ def train(cfg: TrainConfig) -> Run:
     model.save(model_tmp)
     model_tmp.replace(partial / MODEL_FILE)
     write_json(partial / "curve.json", {"schema": "rlcourse.curve/1", "run_id": run_id,
-                                        "columns": CURVE_COLUMNS, "rows": rows}, "curve")
+                                        "columns": curve_columns(cfg), "rows": rows}, "curve")
     meta = build_meta(cfg, run_id, steps_done, wall, device=str(model.device), resumed=state["resumed"],
                       model_path=partial / MODEL_FILE)
     write_json(partial / "meta.json", meta, "meta")

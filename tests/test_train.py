@@ -131,3 +131,14 @@ def test_off_policy_runs_through_the_same_contract(tmp_path, algo, her):
 
     doc = evaluate_run(run.path, n_episodes=1, out=tmp_path / "again.json")  # loading a HER model needs an env
     assert doc["episodes"][0]["length"] == 50
+
+
+def test_curve_rows_stay_spaced_when_ppo_overshoots_the_budget(tmp_path):
+    """PPO finishes its rollout past total_steps; the curve must not gain a row on every one of those steps."""
+    run = train(TrainConfig(algo="ppo", env_id="FetchReachDense-v4", total_steps=300, n_envs=2, curve_points=10,
+                            hyperparameters=TINY_PPO, out_dir=str(tmp_path), final_eval_episodes=1,
+                            tensorboard=False))
+    steps = [r[0] for r in run.curve["rows"]]
+    assert run.meta["steps_done"] == 384  # three rollouts of 64 x 2
+    assert steps == sorted(set(steps))
+    assert len(steps) <= run.meta["steps_done"] // 30 + 2  # one row per 30 steps, plus the one at the budget
