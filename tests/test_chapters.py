@@ -59,3 +59,19 @@ def test_settings_are_copies_and_errors_are_clear():
         chapters.settings("ch09", "quick")
     with pytest.raises(RLCourseError, match="unknown chapter"):
         run_chapter("ch42")
+
+
+def test_syllabus_marks_exactly_the_written_chapters():
+    """The syllabus page links every written chapter and marks the rest planned (no page, no link)."""
+    rows = {}
+    for line in (ROOT / "book" / "syllabus.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].isdigit():
+            rows[int(cells[0])] = cells
+    assert sorted(rows) == list(range(11))
+    for c in chapters.CHAPTERS.values():
+        title, status = rows[int(c.week)][1:3]
+        if c.written:
+            assert status == "written" and f"../notebooks/{c.notebook.removesuffix('.ipynb')}" in title, c.id
+        else:
+            assert status == "planned" and "{doc}" not in title, c.id
