@@ -9,8 +9,14 @@ The notebooks tell the story; this package does the work and is tested on its ow
 - :mod:`rlcourse.stats` — Wilson and t intervals
 - :mod:`rlcourse.provenance` — versions, git commit, hardware
 - :mod:`rlcourse.repro` — the same-seed reproducibility check
-- :mod:`rlcourse.chapters` — chapter registry and profiles; :mod:`rlcourse.cli` — the ``rlcourse`` command
-- :mod:`rlcourse.anatomy` — the environment-anatomy labs of ch01
+- :mod:`rlcourse.report` — tables across seeds, learning-curve bands, figures, TensorBoard scalars
+- :mod:`rlcourse.chapters` — chapter registry and profiles; :mod:`rlcourse.notebooks` — papermill runs
+- :mod:`rlcourse.cli` — the ``rlcourse`` command
+- :mod:`rlcourse.diagnostics` — replay-buffer and critic diagnostics of off-policy runs
+- :mod:`rlcourse.throughput` — steps/s against the number of parallel environments
+
+Chapter labs (built from scratch, checked against stable-baselines3): :mod:`rlcourse.anatomy` (ch01),
+:mod:`rlcourse.ppo` (ch02), :mod:`rlcourse.sac` (ch03).
 """
 
 __version__ = "0.1.0"

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from .report import markdown_table  # noqa: F401  (re-exported for the ch01 notebook)
 from .envs import goal_distance, make_env
 from .stats import wilson_interval
 

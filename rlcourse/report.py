@@ -160,3 +160,26 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
     lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, digits: int = 4) -> None:
+    """Display rows of dicts as a Markdown table in a notebook (a table in the book, too)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown_table(rows, columns, digits)))
+
+
+def tb_scalars(run_id: str, log_dir: Path | str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Scalars of the newest TensorBoard log SB3 wrote for ``run_id`` (under ``runs/tb/``): ``{tag: (steps, values)}``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from .paths import scratch_dir
+
+    root = Path(log_dir) if log_dir is not None else scratch_dir() / "tb"
+    logs = sorted(root.glob(f"{run_id}_*"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        raise RLCourseError(f"no TensorBoard log for {run_id} under {root}")
+    acc = EventAccumulator(str(logs[-1]))
+    acc.Reload()
+    return {tag: (np.array([e.step for e in acc.Scalars(tag)]), np.array([e.value for e in acc.Scalars(tag)]))
+            for tag in acc.Tags()["scalars"]}

@@ -28,7 +28,7 @@ from typing import Any
 from .errors import RLCourseError
 
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "run.schema.json"
-KINDS = ("meta", "eval", "curve")
+KINDS = ("meta", "eval", "curve", "throughput")  # throughput: rlcourse.throughput (not a run file)
 MODEL_FILE = "model.zip"
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 

@@ -61,3 +61,26 @@ def test_plot_and_save_only_in_full_profile(tmp_path, monkeypatch):
     assert report.save_figure(ax.figure, "x.png", profile="quick") is None
     path = report.save_figure(ax.figure, "x.png", profile="full")
     assert path == tmp_path / "figures" / "x.png" and path.stat().st_size > 1000
+
+
+def test_tb_scalars_reads_what_sb3_wrote(tmp_path, monkeypatch):
+    from rlcourse.train import TrainConfig, train
+
+    monkeypatch.setenv("RLCOURSE_ROOT", str(tmp_path))  # TensorBoard logs go to <root>/runs/tb
+
+    run = train(TrainConfig(algo="ppo", env_id="FetchReachDense-v4", total_steps=256, n_envs=2,
+                            hyperparameters={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+                            out_dir=str(tmp_path / "runs"), final_eval_episodes=1))
+    tb = report.tb_scalars(run.run_id)
+    steps, values = tb["train/approx_kl"]
+    assert len(steps) == len(values) >= 1 and np.all(np.isfinite(values))
+    with pytest.raises(RLCourseError, match="no TensorBoard log"):
+        report.tb_scalars("nope", log_dir=tmp_path)
+
+
+def test_markdown_table_formats_and_escapes():
+    text = report.markdown_table([{"a": 1, "b": 0.123456, "c": None}, {"a": 2, "b": [1.0, 2.0], "c": "x"}])
+    lines = text.splitlines()
+    assert lines[0] == "| a | b | c |" and lines[2] == "| 1 | 0.1235 | — |" and lines[3] == "| 2 | [1, 2] | x |"
+    assert report.markdown_table([{"max |e|": "a|b"}]).splitlines()[::2] == ["| max \\|e\\| |", "| a\\|b |"]
+    assert report.markdown_table([]) == ""

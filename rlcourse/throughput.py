@@ -1,0 +1,117 @@
+"""How fast does off-policy training run here, and how does that change with the number of environments?
+
+:func:`measure_throughput` builds the environments and the model the way the training contract does, trains
+``warmup_steps`` (past ``learning_starts``, so gradient updates are already running), and then times ``steps``
+more environment steps. It also counts the gradient steps taken in that window: with stable-baselines3's
+``train_freq=1`` and ``gradient_steps=1``, one *vector* step of ``n_envs`` environments is followed by one gradient
+step, so ``n_envs`` environments collect ``n_envs`` transitions per gradient step. More environments therefore
+buy environment steps per second partly by doing fewer updates per transition (a lower update-to-data ratio).
+
+The result is one JSON document (schema ``throughput``) with the machine's provenance.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import RLCourseError
+
+SUPPORTED = ("sac", "td3")
+
+
+def default_path(profile: str, algo: str = "sac", env_id: str = "FetchReachDense-v4") -> Path:
+    """``checkpoints/throughput/<algo>_<env>.json`` for the full profile, ``runs/<profile>/throughput/...`` else."""
+    from .paths import runs_dir
+
+    return runs_dir(profile) / "throughput" / f"{algo}_{env_id}.json"
+
+
+def _measure_one(algo: str, env_id: str, n_envs: int, steps: int, warmup_steps: int, hp: dict[str, Any],
+                 seed: int, device: str) -> dict[str, Any]:
+    from .train import TrainConfig, _make_vec_env, algo_class
+
+    venv = _make_vec_env(TrainConfig(algo=algo, env_id=env_id, seed=seed, n_envs=n_envs))
+    try:
+        # a deep copy: SB3 writes into the policy_kwargs dict it is given
+        model = algo_class(algo)("MultiInputPolicy", venv, seed=seed, device=device, verbose=0, **copy.deepcopy(hp))
+        if warmup_steps:
+            model.learn(total_timesteps=warmup_steps)
+        n0, u0 = model.num_timesteps, model._n_updates
+        t0 = time.perf_counter()
+        model.learn(total_timesteps=steps, reset_num_timesteps=not warmup_steps)
+        wall = time.perf_counter() - t0
+        n, u = model.num_timesteps - n0, model._n_updates - u0
+    finally:
+        venv.close()
+    return {"n_envs": n_envs, "steps": int(n), "wall_s": round(wall, 4), "steps_per_s": round(n / wall, 2),
+            "gradient_steps": int(u), "gradient_steps_per_s": round(u / wall, 2),
+            "transitions_per_gradient_step": round(n / u, 3) if u else None}
+
+
+def measure_throughput(algo: str = "sac", env_id: str = "FetchReachDense-v4",
+                       n_envs_list: Sequence[int] = (1, 2, 4, 8), steps: int = 2000, warmup_steps: int = 500,
+                       hyperparameters: dict[str, Any] | None = None, seed: int = 0, device: str = "cpu",
+                       torch_threads: int | None = None, out: Path | str | None = None,
+                       command: str | None = None) -> dict[str, Any]:
+    """Steady-state environment steps/s of SB3 ``algo`` for each ``n_envs`` (one after another, never in parallel).
+
+    ``hyperparameters`` are SB3 constructor arguments (default: ``learning_starts=100``); ``warmup_steps`` must
+    exceed ``learning_starts`` so that the timed window includes gradient updates. ``torch_threads`` sets
+    PyTorch's intra-op threads for the measurement (restored afterwards). With ``out`` the document is written
+    there (validated against the ``throughput`` schema)."""
+    import torch
+
+    from .provenance import command_line, git_info, hardware, utc_now, versions
+    from .runs import validate, write_json
+    from .train import TrainConfig, check_hyperparameters, effective_hyperparameters
+
+    if algo not in SUPPORTED:
+        raise RLCourseError(f"throughput is measured for off-policy algorithms ({', '.join(SUPPORTED)}), not {algo!r}")
+    hp = {"learning_starts": 100, **(hyperparameters or {})}
+    check_hyperparameters(algo, hp)
+    if steps < 1 or not n_envs_list or any(int(n) < 1 for n in n_envs_list):
+        raise RLCourseError("steps and every n_envs must be positive integers, and n_envs_list must not be empty")
+    if warmup_steps <= int(hp["learning_starts"]):
+        raise RLCourseError(f"warmup_steps ({warmup_steps}) must exceed learning_starts ({hp['learning_starts']}) "
+                            "so that the timed window measures training, not random data collection")
+    previous = torch.get_num_threads()
+    if torch_threads is not None:
+        torch.set_num_threads(int(torch_threads))
+    try:
+        results = [_measure_one(algo, env_id, int(n), steps, warmup_steps, hp, seed, device) for n in n_envs_list]
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+    doc = {
+        "schema": "rlcourse.throughput/1",
+        "algo": algo,
+        "env_id": env_id,
+        "seed": seed,
+        "steps": steps,
+        "warmup_steps": warmup_steps,
+        "hyperparameters": effective_hyperparameters(TrainConfig(algo=algo, env_id=env_id, hyperparameters=hp)),
+        "device": device,
+        "torch_threads": threads,
+        "versions": versions(),
+        "git": git_info(),
+        "hardware": {**hardware(), "torch_threads": threads},
+        "command": command or command_line(),
+        "created_utc": utc_now(),
+        "results": results,
+    }
+    if out is not None:
+        write_json(out, doc, "throughput")
+    else:
+        validate(doc, "throughput")
+    return doc
+
+
+def load_throughput(path: Path | str) -> dict[str, Any]:
+    """Read a throughput document back, validated against the schema."""
+    from .runs import read_json
+
+    return read_json(path, "throughput")
