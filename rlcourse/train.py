@@ -110,9 +110,7 @@ class TrainConfig:
     progress: bool = False  # a progress bar (tqdm/rich); RLCOURSE_PROGRESS=0 turns every bar off (book builds)
     tensorboard: bool = True
     command: str | None = None
-    # --- ch03 diagnostics (begin) ---
     diagnostics: bool = False  # off-policy only: replay/critic diagnostics in every curve row and in TensorBoard
-    # --- ch03 diagnostics (end) ---
 
     def resolved_run_id(self) -> str:
         return check_run_id(self.run_id or default_run_id(self.algo, self.env_id, self.seed, self.her))
@@ -120,7 +118,7 @@ class TrainConfig:
     def identity(self) -> str:
         """A hash of the fields that must not change when a run is resumed."""
         keys = ("algo", "env_id", "seed", "total_steps", "n_envs", "her", "her_kwargs", "hyperparameters")
-        keys += ("diagnostics",) if self.diagnostics else ()  # ch03: the curve's columns depend on it
+        keys += ("diagnostics",) if self.diagnostics else ()  # the curve's columns depend on it
         blob = json.dumps({k: _jsonable(getattr(self, k)) for k in keys}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -149,7 +147,7 @@ def validate_config(cfg: TrainConfig) -> None:
             raise RLCourseError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
     if cfg.her and cfg.algo not in OFF_POLICY:
         raise RLCourseError(f"HER needs an off-policy algorithm (sac or td3), not {cfg.algo}")
-    if cfg.diagnostics and cfg.algo not in OFF_POLICY:  # ch03
+    if cfg.diagnostics and cfg.algo not in OFF_POLICY:
         raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac or td3), not {cfg.algo}")
     unknown_her = set(cfg.her_kwargs) - {"n_sampled_goal", "goal_selection_strategy", "copy_info_dict"}
     if unknown_her:
@@ -180,7 +178,6 @@ def _constructor_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
-# --- ch03 diagnostics (begin) ---
 def curve_columns(cfg: TrainConfig) -> list[str]:
     """The columns of a run's curve.json: CURVE_COLUMNS, plus the replay diagnostics when they are switched on."""
     from .diagnostics import DIAGNOSTIC_COLUMNS
@@ -200,7 +197,6 @@ def _diagnostic_values(cfg: TrainConfig, model: Any, logger: Any) -> list[Any]:
         if value is not None:
             logger.record(f"replay/{name}", value)
     return [diag[c] for c in DIAGNOSTIC_COLUMNS]
-# --- ch03 diagnostics (end) ---
 
 
 def effective_hyperparameters(cfg: TrainConfig) -> dict[str, Any]:
@@ -274,7 +270,7 @@ class _ContractCallback:
                     round(fps, 2),
                     ev[0],
                     ev[1],
-                    *(_diagnostic_values(cfg, self.model, self.logger) if cfg.diagnostics else []),  # ch03
+                    *(_diagnostic_values(cfg, self.model, self.logger) if cfg.diagnostics else []),
                 ])
 
             def save_resume(self) -> None:
