@@ -62,6 +62,17 @@ class FunctionPolicy:
         return np.asarray(self.fn(observation)), None
 
 
+class NormalizedPolicy:
+    """A model trained on normalised observations: normalise each observation (frozen statistics), then predict."""
+
+    def __init__(self, model: Policy, normalize: Callable[[Any], Any]):
+        self.model = model
+        self.normalize = normalize
+
+    def predict(self, observation: Any, deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        return self.model.predict(self.normalize(observation), deterministic=deterministic)
+
+
 def run_episode(env: Any, policy: Policy, seed: int, deterministic: bool = True) -> dict[str, Any]:
     """Roll out one episode from ``env.reset(seed=seed)`` and return its metrics record."""
     if isinstance(policy, RandomPolicy):
@@ -202,7 +213,7 @@ def evaluate_run(
     the observation layout would not match.
     """
     from .runs import load_run, write_json
-    from .train import load_model
+    from .train import load_policy
 
     r = load_run(run)
     trained_on = r.meta["env_id"]
@@ -213,7 +224,7 @@ def evaluate_run(
         policy: Policy | str = "random"
         checkpoint = None
     else:
-        policy = load_model(r)
+        policy = load_policy(r)
         checkpoint = {"path": r.path.name + "/" + r.meta["model"]["file"], "sha256": r.meta["model"]["sha256"]}
     episodes = evaluate(policy, env_id, n_episodes=n_episodes, seed=seed, deterministic=deterministic, progress=progress)
     doc = eval_report(r.run_id, env_id, episodes, policy=r.meta["algo"], deterministic=deterministic, checkpoint=checkpoint)

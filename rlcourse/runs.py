@@ -30,6 +30,7 @@ from .errors import RLCourseError
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "run.schema.json"
 KINDS = ("meta", "eval", "curve", "throughput")  # throughput: rlcourse.throughput (not a run file)
 MODEL_FILE = "model.zip"
+NORMALIZER_FILE = "obs_normalizer.pkl"  # observation statistics of runs trained with normalize_obs
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -161,16 +162,19 @@ def resolve_run_dir(ref: Path | str) -> Path:
 def load_run(ref: Path | str, verify_model: bool = True) -> Run:
     """Load a run folder: meta (required), eval and curve (if present), each validated against the schema.
 
-    With ``verify_model`` the model file must exist and match the SHA-256 recorded in ``meta.json``.
+    With ``verify_model`` the model file (and the observation normaliser, if the run has one) must exist and match
+    the SHA-256 recorded in ``meta.json``.
     """
     path = resolve_run_dir(ref)
     meta = read_json(path / "meta.json", "meta")
-    if verify_model and meta.get("model"):
-        model = path / meta["model"]["file"]
-        if not model.is_file():
-            raise RLCourseError(f"checkpoint {path} lists {model.name} but the file is missing")
-        if sha256(model) != meta["model"]["sha256"]:
-            raise RLCourseError(f"checkpoint {model} is corrupt: its SHA-256 does not match meta.json")
+    for key in ("model", "normalizer"):
+        entry = meta.get(key)
+        if verify_model and entry:
+            f = path / entry["file"]
+            if not f.is_file():
+                raise RLCourseError(f"checkpoint {path} lists {f.name} but the file is missing")
+            if sha256(f) != entry["sha256"]:
+                raise RLCourseError(f"checkpoint {f} is corrupt: its SHA-256 does not match meta.json")
     ev = read_json(path / "eval.json", "eval") if (path / "eval.json").exists() else None
     curve = read_json(path / "curve.json", "curve") if (path / "curve.json").exists() else None
     return Run(path=path, meta=meta, eval=ev, curve=curve)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RLCourseError
-from .runs import MODEL_FILE, Run, check_run_id, default_run_id, load_run, read_json, sha256, write_json
+from .runs import MODEL_FILE, NORMALIZER_FILE, Run, check_run_id, default_run_id, load_run, read_json, sha256, write_json
 
 ALGOS = ("ppo", "sac", "td3")
 OFF_POLICY = ("sac", "td3")
@@ -111,6 +111,8 @@ class TrainConfig:
     tensorboard: bool = True
     command: str | None = None
     diagnostics: bool = False  # off-policy only: replay/critic diagnostics in every curve row and in TensorBoard
+    normalize_obs: bool = False  # running mean/std normalisation of every observation key (SB3 VecNormalize)
+    torch_threads: int = 0  # PyTorch intra-op threads during training; 0 = leave PyTorch's setting alone
 
     def resolved_run_id(self) -> str:
         return check_run_id(self.run_id or default_run_id(self.algo, self.env_id, self.seed, self.her))
@@ -119,6 +121,7 @@ class TrainConfig:
         """A hash of the fields that must not change when a run is resumed."""
         keys = ("algo", "env_id", "seed", "total_steps", "n_envs", "her", "her_kwargs", "hyperparameters")
         keys += ("diagnostics",) if self.diagnostics else ()  # the curve's columns depend on it
+        keys += ("normalize_obs",) if self.normalize_obs else ()
         blob = json.dumps({k: _jsonable(getattr(self, k)) for k in keys}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -145,6 +148,8 @@ def validate_config(cfg: TrainConfig) -> None:
     for name in ("total_steps", "n_envs"):
         if int(getattr(cfg, name)) < 1:
             raise RLCourseError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
+    if int(cfg.torch_threads) < 0:
+        raise RLCourseError(f"torch_threads must be 0 (PyTorch's default) or positive, got {cfg.torch_threads!r}")
     if cfg.her and cfg.algo not in OFF_POLICY:
         raise RLCourseError(f"HER needs an off-policy algorithm (sac or td3), not {cfg.algo}")
     if cfg.diagnostics and cfg.algo not in OFF_POLICY:
@@ -159,13 +164,28 @@ def _device(cfg: TrainConfig) -> str:
     return "cpu" if cfg.device == "auto" and cfg.algo == "ppo" else cfg.device
 
 
-def _make_vec_env(cfg: TrainConfig):
+def _make_vec_env(cfg: TrainConfig, normalizer: Path | None = None):
+    """``cfg.n_envs`` copies of the environment in one process; with ``cfg.normalize_obs`` wrapped in SB3's
+    ``VecNormalize`` (observations only, rewards untouched), fresh or restored from ``normalizer``."""
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     from .envs import make_env
 
-    return make_vec_env(lambda: make_env(cfg.env_id), n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=DummyVecEnv)
+    venv = make_vec_env(lambda: make_env(cfg.env_id), n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=DummyVecEnv)
+    if not cfg.normalize_obs:
+        return venv
+    if normalizer is not None:
+        return VecNormalize.load(str(normalizer), venv)
+    return VecNormalize(venv, norm_obs=True, norm_reward=False)
+
+
+def policy_of(model: Any) -> Any:
+    """What to evaluate: the model itself, or the model behind its observation normaliser (frozen statistics)."""
+    from .evaluate import NormalizedPolicy
+
+    vec_norm = model.get_vec_normalize_env() if hasattr(model, "get_vec_normalize_env") else None
+    return model if vec_norm is None else NormalizedPolicy(model, vec_norm.normalize_obs)
 
 
 def _constructor_kwargs(cfg: TrainConfig) -> dict[str, Any]:
@@ -234,7 +254,7 @@ class _ContractCallback:
             def _on_step(self) -> bool:
                 n = self.num_timesteps
                 if self.next_eval is not None and n >= self.next_eval:
-                    agg = summarize(evaluate(self.model, cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
+                    agg = summarize(evaluate(policy_of(self.model), cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
                     self.pending_eval = (agg["success_rate"], agg["return_mean"])
                     self.logger.record("eval/success_rate", agg["success_rate"])
                     self.logger.record("eval/return_mean", agg["return_mean"])
@@ -279,6 +299,10 @@ class _ContractCallback:
                 tmp = resume / "model.tmp.zip"
                 self.model.save(tmp)
                 tmp.replace(resume / MODEL_FILE)
+                if cfg.normalize_obs:
+                    tmpn = resume / "obs_normalizer.tmp.pkl"
+                    self.model.get_vec_normalize_env().save(str(tmpn))
+                    tmpn.replace(resume / NORMALIZER_FILE)
                 if cfg.algo in OFF_POLICY:
                     tmpb = resume / "replay_buffer.tmp.pkl"
                     self.model.save_replay_buffer(tmpb)
@@ -299,6 +323,7 @@ def build_meta(
     device: str,
     resumed: int = 0,
     model_path: Path | None = None,
+    normalizer_path: Path | None = None,
 ) -> dict[str, Any]:
     """The meta.json document (schema ``meta``): what was run, how, with what, on what, how fast."""
     from .provenance import command_line, git_info, hardware, utc_now, versions
@@ -326,9 +351,13 @@ def build_meta(
         "created_utc": utc_now(),
         "resumed": resumed,
         "config": _portable_config(cfg),
-        "model": None if model_path is None else {
-            "file": model_path.name, "sha256": sha256(model_path), "bytes": model_path.stat().st_size},
+        "model": _file_entry(model_path),
+        "normalizer": _file_entry(normalizer_path),
     }
+
+
+def _file_entry(path: Path | None) -> dict[str, Any] | None:
+    return None if path is None else {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size}
 
 
 def random_run(
@@ -387,11 +416,45 @@ def load_model(run: Run, env: Any = None):
         raise RLCourseError(f"cannot load checkpoint {run.model_path}: {type(exc).__name__}: {exc}") from None
 
 
+def load_policy(run: Run) -> Any:
+    """A run's policy ready for :func:`rlcourse.evaluate.evaluate`: the SB3 model, behind its frozen observation
+    normaliser when the run was trained with ``normalize_obs``."""
+    from .evaluate import NormalizedPolicy
+
+    model = load_model(run)
+    if not run.meta.get("normalizer"):
+        return model
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from .envs import make_env
+
+    path = run.path / run.meta["normalizer"]["file"]
+    try:
+        vec_norm = VecNormalize.load(str(path), DummyVecEnv([lambda: make_env(run.meta["env_id"])]))
+    except Exception as exc:
+        raise RLCourseError(f"cannot load observation normaliser {path}: {type(exc).__name__}: {exc}") from None
+    vec_norm.training = False
+    return NormalizedPolicy(model, vec_norm.normalize_obs)
+
+
 def train(cfg: TrainConfig) -> Run:
     """Train (or resume) a run and return the complete run folder. See the module docstring."""
+    validate_config(cfg)
+    if not cfg.torch_threads:
+        return _train(cfg)
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(cfg.torch_threads))
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(cfg: TrainConfig) -> Run:
     from .evaluate import eval_report, evaluate
 
-    validate_config(cfg)
     run_id = cfg.resolved_run_id()
     root = Path(cfg.out_dir)
     final, partial = root / run_id, root / f"{run_id}.partial"
@@ -399,10 +462,11 @@ def train(cfg: TrainConfig) -> Run:
         raise RLCourseError(f"run {final} already exists; pass --overwrite (overwrite=True) or choose another --run-id")
 
     cls = algo_class(cfg.algo)
-    venv = _make_vec_env(cfg)
+    resume_state = partial / "resume" / "state.json"
+    saved_normalizer = partial / "resume" / NORMALIZER_FILE
+    venv = _make_vec_env(cfg, saved_normalizer if resume_state.is_file() and saved_normalizer.is_file() else None)
     state: dict[str, Any] = {"wall_clock_s": 0.0, "resumed": 0}
     rows: list[list[Any]] = []
-    resume_state = partial / "resume" / "state.json"
     resumed = False
     tb = None
     if cfg.tensorboard:
@@ -445,13 +509,17 @@ def train(cfg: TrainConfig) -> Run:
     model_tmp = partial / "model.tmp.zip"
     model.save(model_tmp)
     model_tmp.replace(partial / MODEL_FILE)
+    normalizer = None
+    if cfg.normalize_obs:
+        normalizer = partial / NORMALIZER_FILE
+        venv.save(str(normalizer))
     write_json(partial / "curve.json", {"schema": "rlcourse.curve/1", "run_id": run_id,
                                         "columns": curve_columns(cfg), "rows": rows}, "curve")
     meta = build_meta(cfg, run_id, steps_done, wall, device=str(model.device), resumed=state["resumed"],
-                      model_path=partial / MODEL_FILE)
+                      model_path=partial / MODEL_FILE, normalizer_path=normalizer)
     write_json(partial / "meta.json", meta, "meta")
     if cfg.final_eval_episodes > 0:
-        episodes = evaluate(model, cfg.env_id, cfg.final_eval_episodes, cfg.eval_seed,
+        episodes = evaluate(policy_of(model), cfg.env_id, cfg.final_eval_episodes, cfg.eval_seed,
                             progress=progress_enabled(cfg.progress))
         doc = eval_report(run_id, cfg.env_id, episodes, policy=cfg.algo, deterministic=True,
                           checkpoint={"path": f"{run_id}/{MODEL_FILE}", "sha256": meta["model"]["sha256"]})

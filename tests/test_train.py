@@ -142,3 +142,43 @@ def test_curve_rows_stay_spaced_when_ppo_overshoots_the_budget(tmp_path):
     assert run.meta["steps_done"] == 384  # three rollouts of 64 x 2
     assert steps == sorted(set(steps))
     assert len(steps) <= run.meta["steps_done"] // 30 + 2  # one row per 30 steps, plus the one at the budget
+
+
+def test_normalized_observations_travel_with_the_run(tmp_path):
+    """normalize_obs: the statistics are saved next to the model, checksummed, and applied when evaluating; the
+    re-evaluation reproduces the run's eval.json, and a policy without them acts differently."""
+    import numpy as np
+
+    from rlcourse.evaluate import NormalizedPolicy, evaluate, evaluate_run
+    from rlcourse.runs import NORMALIZER_FILE, load_run
+    from rlcourse.train import load_model, load_policy
+
+    cfg = TrainConfig(algo="sac", env_id="FetchReach-v4", seed=0, total_steps=300, n_envs=2, her=True,
+                      hyperparameters={"learning_starts": 100, "batch_size": 32, "buffer_size": 1000,
+                                       "policy_kwargs": {"net_arch": [32, 32]}},
+                      normalize_obs=True, torch_threads=1, out_dir=str(tmp_path), final_eval_episodes=3,
+                      tensorboard=False)
+    run = train(cfg)
+    assert (run.path / NORMALIZER_FILE).is_file() and run.meta["normalizer"]["file"] == NORMALIZER_FILE
+    policy = load_policy(run)
+    assert isinstance(policy, NormalizedPolicy)
+    doc = evaluate_run(run.path, n_episodes=3, out=tmp_path / "again.json")
+    assert doc["episodes"] == run.eval["episodes"]
+    raw = evaluate(load_model(run), "FetchReach-v4", 3)  # the same weights fed raw observations
+    assert [e["final_distance"] for e in raw] != [e["final_distance"] for e in run.eval["episodes"]]
+    stats = np.frombuffer((run.path / NORMALIZER_FILE).read_bytes(), dtype=np.uint8).copy()
+    stats[-20:] ^= 0xFF
+    (run.path / NORMALIZER_FILE).write_bytes(stats.tobytes())
+    with pytest.raises(RLCourseError, match="corrupt"):
+        load_run(run.path)
+
+
+def test_torch_threads_is_restored_and_validated(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    with pytest.raises(RLCourseError, match="torch_threads"):
+        validate_config(TrainConfig(algo="sac", env_id="FetchReach-v4", torch_threads=-1))
+    train(TrainConfig(algo="sac", env_id="FetchReach-v4", total_steps=100, hyperparameters={"learning_starts": 50},
+                      torch_threads=1, out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False))
+    assert torch.get_num_threads() == before
