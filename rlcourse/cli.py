@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--her-goals", type=_positive_int, default=None, help="relabelled goals per transition (k)")
     t.add_argument("--her-strategy", choices=["future", "final", "episode"], default=None)
     t.add_argument("--hp", action="append", metavar="NAME=VALUE", help="any SB3 constructor argument (repeatable)")
+    t.add_argument("--normalize-obs", action="store_true", help="normalise observations (running mean/std)")
+    t.add_argument("--torch-threads", type=_int, default=0, help="PyTorch threads while training (0 = default)")
     t.add_argument("--run-id", default=None, help="run folder name (default {algo}[_her]_{env}_seed{N})")
     t.add_argument("--out", default=None, help="parent folder of the run (default: checkpoints/)")
     t.add_argument("--eval-episodes", type=_int, default=100, help="episodes in eval.json (0 = skip)")
@@ -142,7 +144,8 @@ def _train(args: argparse.Namespace) -> int:
         her=args.her, her_kwargs=her_kwargs, hyperparameters=parse_assignments(args.hp), run_id=args.run_id,
         out_dir=str(args.out or checkpoints_dir()), device=args.device, checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every, final_eval_episodes=args.eval_episodes, overwrite=args.overwrite,
-        progress=not args.no_progress, command=command_line(),
+        progress=not args.no_progress, command=command_line(), normalize_obs=args.normalize_obs,
+        torch_threads=args.torch_threads,
     )
     run = train(cfg)
     agg = run.eval["aggregate"] if run.eval else None

@@ -108,6 +108,22 @@ def curve_band(runs: Sequence[Run], y: str = "success_rate", x: str = "timesteps
     return {"x": grid, "mean": mean, "lo": lo, "hi": hi, "per_run": ys}
 
 
+def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> dict[str, float] | None:
+    """The first curve row where column ``y`` reaches ``threshold``: ``{"timesteps", "wall_s"}``, or None if never.
+
+    With ``y="eval_success_rate"`` this is the first in-training deterministic evaluation at or above the
+    threshold, so its resolution is the run's ``eval_every``."""
+    if run.curve is None:
+        raise RLCourseError(f"run {run.run_id} has no curve.json")
+    t = curve_table(run.curve)
+    if y not in t:
+        raise RLCourseError(f"run {run.run_id} has no curve column {y!r}; it has {', '.join(t)}")
+    for steps, wall, value in zip(t["timesteps"], t["wall_s"], t[y]):
+        if value is not None and value >= threshold:
+            return {"timesteps": float(steps), "wall_s": float(wall)}
+    return None
+
+
 def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x: str = "timesteps",
                 ax: Any = None, ylabel: str | None = None, xlabel: str | None = None):
     """Learning curves: the mean across seeds as a line, the 95% t band shaded, each seed as a thin line."""

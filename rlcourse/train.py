@@ -530,3 +530,32 @@ def _train(cfg: TrainConfig) -> Run:
         shutil.rmtree(final)
     partial.rename(final)
     return load_run(final)
+
+
+def _train_in_worker(cfg: TrainConfig) -> str:
+    return str(train(cfg).path)
+
+
+def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = True) -> list[Run]:
+    """Train several runs, ``jobs`` at a time in separate processes (each run keeps its own ``torch_threads``).
+
+    Every config is validated before anything starts. With ``skip_existing`` a run whose folder is already complete
+    is loaded instead of retrained; an interrupted one resumes. Returns the runs in the order of ``configs``."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    ids = [cfg.resolved_run_id() for cfg in configs]
+    if len(set(ids)) != len(ids):
+        raise RLCourseError(f"train_many got the same run id twice: {sorted(i for i in ids if ids.count(i) > 1)}")
+    for cfg in configs:
+        validate_config(cfg)
+    todo = [c for c, i in zip(configs, ids) if not (skip_existing and (Path(c.out_dir) / i / "meta.json").is_file())]
+    if jobs < 1:
+        raise RLCourseError(f"jobs must be at least 1, got {jobs}")
+    if todo and (jobs == 1 or len(todo) == 1):
+        for cfg in todo:
+            train(cfg)
+    elif todo:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            list(pool.map(_train_in_worker, todo))
+    return [load_run(Path(c.out_dir) / i) for c, i in zip(configs, ids)]

@@ -84,3 +84,14 @@ def test_markdown_table_formats_and_escapes():
     assert lines[0] == "| a | b | c |" and lines[2] == "| 1 | 0.1235 | — |" and lines[3] == "| 2 | [1, 2] | x |"
     assert report.markdown_table([{"max |e|": "a|b"}]).splitlines()[::2] == ["| max \\|e\\| |", "| a\\|b |"]
     assert report.markdown_table([]) == ""
+
+
+def test_first_reaching_reads_the_first_evaluation_at_the_threshold():
+    curve = {"columns": ["timesteps", "wall_s", "eval_success_rate"],
+             "rows": [[1000, 5.0, None], [2000, 10.0, 0.4], [3000, 15.0, 0.95], [4000, 20.0, 0.85], [5000, 25.0, 1.0]]}
+    run = Run(path=None, meta={"run_id": "r"}, eval=None, curve=curve)
+    assert report.first_reaching(run, 0.9) == {"timesteps": 3000.0, "wall_s": 15.0}
+    assert report.first_reaching(run, 0.4) == {"timesteps": 2000.0, "wall_s": 10.0}
+    assert report.first_reaching(run, 1.01) is None
+    with pytest.raises(RLCourseError, match="no curve column"):
+        report.first_reaching(run, 0.5, y="nope")

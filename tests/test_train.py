@@ -182,3 +182,21 @@ def test_torch_threads_is_restored_and_validated(tmp_path):
     train(TrainConfig(algo="sac", env_id="FetchReach-v4", total_steps=100, hyperparameters={"learning_starts": 50},
                       torch_threads=1, out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False))
     assert torch.get_num_threads() == before
+
+
+def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
+    from rlcourse.train import train_many
+
+    base = dict(algo="sac", env_id="FetchReach-v4", total_steps=100, hyperparameters={"learning_starts": 50},
+                torch_threads=1, out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False)
+    cfgs = [TrainConfig(seed=s, **base) for s in (0, 1)]
+    runs = train_many(cfgs, jobs=2)
+    assert [r.meta["seed"] for r in runs] == [0, 1]
+    stamp = (runs[0].path / "meta.json").stat().st_mtime_ns
+    again = train_many(cfgs, jobs=2)  # complete runs are loaded, not retrained
+    assert (again[0].path / "meta.json").stat().st_mtime_ns == stamp
+    with pytest.raises(RLCourseError, match="same run id twice"):
+        train_many([cfgs[0], cfgs[0]])
+    with pytest.raises(RLCourseError, match="unknown hyperparameter"):
+        train_many([TrainConfig(seed=5, **{**base, "hyperparameters": {"nope": 1}})])
+    assert not (tmp_path / "sac_FetchReach-v4_seed5").exists()
