@@ -12,7 +12,8 @@ appends these numbers to every learning-curve row (``curve.json``) and logs them
 ``q_gap_mean``             mean |Q1 − Q2|: how much the two critics disagree
 ``ent_coef``               α, the entropy temperature (SAC; None for TD3)
 ``replay_reward_*``        mean, min and max of the stored rewards
-``replay_goal_dist_mean``  mean ‖achieved_goal − desired_goal‖ of the *next* observations, metres
+``replay_goal_dist_mean``  mean ‖achieved_goal − desired_goal‖ of the *next* observations, metres (with
+                           ``normalize_obs``, the goals are mapped back to metres first)
 ``replay_within_eps``      fraction of those within ``eps`` (0.05 m, Fetch's success threshold)
 =========================  ==================================================================================
 """
@@ -55,8 +56,9 @@ def replay_diagnostics(model: Any, batch_size: int = 256, eps: float = DEFAULT_E
         have = 0 if getattr(model, "replay_buffer", None) is None else model.replay_buffer.size()
         raise ValueError(f"the replay buffer holds {have} transitions; need at least {batch_size}")
     state = np.random.get_state()
+    vec_norm = getattr(model, "_vec_normalize_env", None)
     try:
-        data = model.replay_buffer.sample(batch_size, env=getattr(model, "_vec_normalize_env", None))
+        data = model.replay_buffer.sample(batch_size, env=vec_norm)
     finally:
         np.random.set_state(state)
     with torch.no_grad():
@@ -67,7 +69,10 @@ def replay_diagnostics(model: Any, batch_size: int = 256, eps: float = DEFAULT_E
     nxt = data.next_observations
     dist = None
     if isinstance(nxt, dict) and "achieved_goal" in nxt and "desired_goal" in nxt:
-        dist = torch.linalg.vector_norm(nxt["achieved_goal"] - nxt["desired_goal"], dim=-1).cpu().numpy()
+        goals = {k: v.cpu().numpy() for k, v in nxt.items()}
+        if vec_norm is not None:  # distances in metres, not in normalised units
+            goals = vec_norm.unnormalize_obs(goals)
+        dist = np.linalg.norm(goals["achieved_goal"] - goals["desired_goal"], axis=-1)
     return {
         "q1_mean": float(q1.mean()),
         "q2_mean": None if q2 is None else float(q2.mean()),

@@ -79,3 +79,16 @@ def test_diagnostics_are_refused_for_ppo(tmp_path):
     with pytest.raises(RLCourseError, match="off-policy"):
         train(TrainConfig(algo="ppo", env_id="FetchReachDense-v4", out_dir=str(tmp_path), diagnostics=True))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_goal_distances_are_in_metres_with_normalized_observations(tmp_path):
+    """With normalize_obs the buffer's goals come out normalised; the diagnostics map them back, so the dense
+    reward (−distance in metres, never normalised) still equals minus the reported distance."""
+    run = train(TrainConfig(algo="sac", env_id="FetchReachDense-v4", seed=0, total_steps=300, hyperparameters=tiny(),
+                            normalize_obs=True, out_dir=str(tmp_path), curve_points=5, final_eval_episodes=1,
+                            tensorboard=False, diagnostics=True))
+    t = curve_table(run.curve)
+    pairs = [(r, d) for r, d in zip(t["replay_reward_mean"], t["replay_goal_dist_mean"]) if r is not None]
+    assert pairs
+    for r, d in pairs:
+        assert math.isclose(r, -d, rel_tol=1e-3)
