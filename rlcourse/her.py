@@ -165,3 +165,37 @@ def relabel_rewards(episode: Episode, t: np.ndarray, goals: np.ndarray, compute_
     """Vectorised relabelling: rewards of transitions ``t`` (an index array) under ``goals`` (one row each)."""
     t = np.asarray(t)
     return np.asarray(compute_reward(episode.achieved_goals[t + 1], goals, [{}] * len(t)), dtype=np.float64)
+
+
+def plot_relabelling(episode: Episode, t: int, compute_reward: RewardFn,
+                     strategy: GoalStrategy | str = GoalStrategy.FUTURE, k: int = 4,
+                     rng: np.random.Generator | None = None, ax: Any = None, eps: float = 0.05):
+    """Top view (x, y) of one episode: the achieved-goal path, the original goal, transition ``t``'s outcome, and
+    ``k`` relabelled goals coloured by the reward ``compute_reward`` gives them (green 0, red -1). Circles have
+    radius ``eps``. Returns the axes and the relabelled rewards."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.2))
+    goals = sample_goals(episode, t, strategy, k, rng)
+    rewards = relabel_rewards(episode, np.full(len(goals), t), goals, compute_reward)
+    ag = episode.achieved_goals
+    ax.plot(ag[:, 0], ag[:, 1], "-", color="0.6", lw=1, zorder=1, label="achieved goal path")
+    ax.plot(ag[0, 0], ag[0, 1], "o", color="0.3", ms=5, label="start")
+    g = episode.desired_goal
+    ax.add_patch(Circle((g[0], g[1]), eps, fill=False, ls="--", color="C0"))
+    ax.plot(g[0], g[1], "*", color="C0", ms=12, label=f"original goal (r = {episode.rewards[t]:.0f})")
+    ax.plot(ag[t + 1, 0], ag[t + 1, 1], "s", color="k", ms=6, label=f"outcome of step {t}")
+    for goal, r in zip(goals, rewards):
+        colour = "C2" if r == 0.0 else "C3"
+        ax.add_patch(Circle((goal[0], goal[1]), eps, fill=False, color=colour, lw=0.8))
+        ax.plot(goal[0], goal[1], "x", color=colour, ms=8, mew=2)
+    ax.plot([], [], "x", color="C2", mew=2, label="relabelled goal, r = 0")
+    ax.plot([], [], "x", color="C3", mew=2, label="relabelled goal, r = -1")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_title(f"{GoalStrategy(strategy).value}, step {t}: rewards {rewards.astype(int).tolist()}", fontsize=9)
+    return ax, rewards

@@ -66,6 +66,19 @@ def seed_summary(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = t
     return rows
 
 
+def write_comparison(path: Path | str, groups: Mapping[str, Sequence[Run]], title: str,
+                     metrics: Sequence[str] = tuple(METRICS)) -> dict[str, Any]:
+    """Write the :func:`seed_summary` of ``groups`` as a ``comparison`` JSON document (schema-checked, atomic)."""
+    from .provenance import utc_now
+    from .runs import write_json
+
+    doc = {"schema": "rlcourse.comparison/1", "title": title, "created_utc": utc_now(),
+           "groups": {label: [r.run_id for r in runs] for label, runs in groups.items()},
+           "rows": seed_summary(groups, metrics)}
+    write_json(path, doc, "comparison")
+    return doc
+
+
 def comparison_table(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = tuple(METRICS),
                      digits: int = 3) -> list[dict[str, Any]]:
     """A wide table (one row per metric, one column per group) of ``mean [lo, hi]`` strings."""

@@ -28,7 +28,7 @@ from typing import Any
 from .errors import RLCourseError
 
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "run.schema.json"
-KINDS = ("meta", "eval", "curve", "throughput")  # throughput: rlcourse.throughput (not a run file)
+KINDS = ("meta", "eval", "curve", "throughput", "comparison", "benchmark")  # the last three are not run files
 MODEL_FILE = "model.zip"
 NORMALIZER_FILE = "obs_normalizer.pkl"  # observation statistics of runs trained with normalize_obs
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -151,3 +151,15 @@ def test_a_reward_bug_fails_the_bridge(reach, episode):
     truth = her.relabel_rewards(episode, t, goals, reward_fn(reach))
     assumed = np.zeros(len(episode))
     assert not np.array_equal(truth, assumed)
+
+
+def test_plot_relabelling_marks_every_goal(reach, episode):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax, rewards = her.plot_relabelling(episode, 10, reward_fn(reach), k=4, rng=np.random.default_rng(0))
+    assert rewards.shape == (4,) and set(rewards.tolist()) <= {0.0, -1.0}
+    assert len(ax.patches) == 5  # the original goal's circle and one per relabelled goal
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

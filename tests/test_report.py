@@ -95,3 +95,13 @@ def test_first_reaching_reads_the_first_evaluation_at_the_threshold():
     assert report.first_reaching(run, 1.01) is None
     with pytest.raises(RLCourseError, match="no curve column"):
         report.first_reaching(run, 0.5, y="nope")
+
+
+def test_write_comparison_is_schema_checked_and_reads_back(tmp_path):
+    from rlcourse.runs import read_json
+
+    runs = [fake_run(f"r{i}", s, [[0, 0.0], [10, 1.0]]) for i, s in enumerate([1.0, 0.8])]
+    doc = report.write_comparison(tmp_path / "c.json", {"A": runs}, "test", metrics=["success_rate"])
+    back = read_json(tmp_path / "c.json", "comparison")
+    assert back["groups"] == {"A": ["r0", "r1"]} and back["rows"][0]["mean"] == pytest.approx(0.9)
+    assert doc["rows"] == back["rows"]
