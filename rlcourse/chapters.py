@@ -124,7 +124,26 @@ CHAPTERS: dict[str, Chapter] = {
                                         "learning_starts": 100}},
             },
         ),
-        Chapter("ch04", "HER on sparse Reach and Push", "4", None),
+        Chapter(
+            "ch04", "HER on sparse Reach and Push", "4", None,  # notebook: lands with the Push reference runs
+            # Both profiles use rlcourse.recipes.RECIPES["fast"] (see benchmarks/her_push_speed.py).
+            # quick: the labs, and one SAC+HER run on sparse Reach; Push is read from the committed runs.
+            # full: Reach and Push, with and without HER, 3 seeds each, plus k = 2 and k = 8 on Push; two runs at a
+            #   time on a 2-core CPU, one torch thread each.
+            profiles={
+                "quick": {"recipe": "fast", "torch_threads": 1, "jobs": 1, "random_episodes": 30, "lab_passes": 100,
+                          "reach": {"seeds": [0], "her": [True], "total_steps": 10_000, "eval_every": 2000,
+                                    "curve_eval_episodes": 10, "eval_episodes": 50},
+                          "min_reach_success": 0.9},
+                "full": {"recipe": "fast", "torch_threads": 1, "jobs": 2, "random_episodes": 100, "lab_passes": 400,
+                         "reach": {"seeds": [0, 1, 2], "her": [True, False], "total_steps": 20_000,
+                                   "eval_every": 1000, "curve_eval_episodes": 20, "eval_episodes": 100},
+                         "push": {"seeds": [0, 1, 2], "total_steps": 300_000, "eval_every": 10_000,
+                                  "curve_eval_episodes": 20, "eval_episodes": 100},
+                         "ablation": {"k": [2, 8], "seeds": [0]},
+                         "min_reach_success": 0.95, "gif_episodes": 3},
+            },
+        ),
         Chapter("ch05", "PickAndPlace", "5", None),
         Chapter("ch06", "Policies as controllers", "6", None),
         Chapter("ch07", "Robustness", "7", None),

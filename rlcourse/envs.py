@@ -156,22 +156,57 @@ def render_frame(env_id: str = "FetchReach-v4", seed: int = 0, width: int = 480,
     return frame
 
 
-def save_png(frame: Any, path: Any) -> Any:
-    """Write an RGB frame to a PNG atomically; returns the path."""
+def _atomic_image_write(path: Any, suffix: str, write: Any) -> Any:
+    """Write an image file through a temporary file in the same folder, so no half-written file is ever left."""
     import os
     import tempfile
     from pathlib import Path
 
-    import imageio.v3 as iio
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        iio.imwrite(tmp, frame)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_png(frame: Any, path: Any) -> Any:
+    """Write an RGB frame to a PNG atomically; returns the path."""
+    import imageio.v3 as iio
+
+    return _atomic_image_write(path, ".png", lambda tmp: iio.imwrite(tmp, frame))
+
+
+def save_gif(policy: Any, env_id: str, path: Any, seeds: Any = (1000,), size: int = 240, every: int = 2,
+             fps: int = 12) -> Any:
+    """Render deterministic episodes of ``policy`` (anything with SB3's ``predict``) on ``env_id`` into an
+    animated GIF: one episode per seed, every ``every``-th step, ``size`` x ``size`` pixels. Returns the path."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    env = make_env(env_id, render_mode="rgb_array", width=size, height=size)
+    frames = []
+    try:
+        for seed in seeds:
+            obs, _ = env.reset(seed=int(seed))
+            frames.append(env.render())
+            done, t = False, 0
+            while not done:
+                action, _ = policy.predict(obs, deterministic=True)
+                action = np.clip(np.asarray(action).reshape(env.action_space.shape), -1.0, 1.0)
+                obs, _, terminated, truncated, _ = env.step(action.astype(env.action_space.dtype))
+                done, t = terminated or truncated, t + 1
+                if t % every == 0 or done:
+                    frames.append(env.render())
+            frames.extend([frames[-1]] * fps)  # hold the last frame for a second
+    finally:
+        env.close()
+    if not frames:
+        raise RLCourseError("save_gif needs at least one seed")
+    stack = np.stack(frames)
+    return _atomic_image_write(path, ".gif", lambda tmp: iio.imwrite(tmp, stack, duration=1000 / fps, loop=0))

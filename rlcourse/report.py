@@ -79,6 +79,19 @@ def write_comparison(path: Path | str, groups: Mapping[str, Sequence[Run]], titl
     return doc
 
 
+def load_benchmark(name: str) -> dict[str, Any]:
+    """A committed benchmark summary, ``benchmarks/results/<name>.json`` (or ``<name>_costs.json`` if only the
+    costs were measured), validated against the schema."""
+    from .paths import project_root
+    from .runs import read_json
+
+    folder = project_root() / "benchmarks" / "results"
+    for candidate in (folder / f"{name}.json", folder / f"{name}_costs.json"):
+        if candidate.is_file():
+            return read_json(candidate, "benchmark")
+    raise RLCourseError(f"no benchmark results {name!r} in {folder}; run benchmarks/{name}.py")
+
+
 def comparison_table(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = tuple(METRICS),
                      digits: int = 3) -> list[dict[str, Any]]:
     """A wide table (one row per metric, one column per group) of ``mean [lo, hi]`` strings."""

@@ -115,3 +115,49 @@ def load_throughput(path: Path | str) -> dict[str, Any]:
     from .runs import read_json
 
     return read_json(path, "throughput")
+
+
+def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[str, float]:
+    """Where the time of one off-policy training step goes, for a :class:`~rlcourse.train.TrainConfig`.
+
+    Builds the environments and model exactly as :func:`rlcourse.train.train` would (HER, normalisation), collects
+    ``fill_steps`` transitions with random actions (timed: simulator + buffer insertion per environment step), then
+    times ``repeats`` replay samples and ``repeats`` gradient steps at the config's batch size. The predicted
+    steps/s combine them with the config's update-to-data ratio (gradient steps per environment step); it ignores
+    the policy's forward pass when acting, so real training is a little slower."""
+    import torch
+
+    from .train import _constructor_kwargs, _make_vec_env, algo_class, validate_config
+
+    validate_config(cfg)
+    if cfg.algo not in SUPPORTED:
+        raise RLCourseError(f"costs are measured for off-policy algorithms ({', '.join(SUPPORTED)}), not {cfg.algo!r}")
+    previous = torch.get_num_threads()
+    if cfg.torch_threads:
+        torch.set_num_threads(int(cfg.torch_threads))
+    venv = _make_vec_env(cfg)
+    try:
+        kwargs = copy.deepcopy(_constructor_kwargs(cfg))
+        kwargs["learning_starts"] = fill_steps + cfg.n_envs  # collection only: no gradient step while filling
+        model = algo_class(cfg.algo)("MultiInputPolicy", venv, seed=cfg.seed, device="cpu", verbose=0, **kwargs)
+        t0 = time.perf_counter()
+        model.learn(total_timesteps=fill_steps)
+        env_step = (time.perf_counter() - t0) / model.num_timesteps
+        batch = int(model.batch_size)
+        vec_norm = model.get_vec_normalize_env()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            model.replay_buffer.sample(batch, env=vec_norm)
+        sample = (time.perf_counter() - t0) / repeats
+        model.train(gradient_steps=5, batch_size=batch)  # warm-up
+        t0 = time.perf_counter()
+        model.train(gradient_steps=repeats, batch_size=batch)
+        grad = (time.perf_counter() - t0) / repeats
+        train_freq = model.train_freq.frequency  # in vector steps
+        utd = (model.gradient_steps if model.gradient_steps > 0 else train_freq * cfg.n_envs) / (train_freq * cfg.n_envs)
+    finally:
+        venv.close()
+        torch.set_num_threads(previous)
+    return {"env_step_ms": 1000 * env_step, "sample_ms": 1000 * sample, "gradient_step_ms": 1000 * grad,
+            "sample_share_of_gradient_step": sample / grad, "updates_per_env_step": utd,
+            "predicted_steps_per_s": 1.0 / (env_step + utd * grad)}

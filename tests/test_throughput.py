@@ -6,6 +6,7 @@ import pytest
 
 from rlcourse.errors import RLCourseError
 from rlcourse.runs import validate
+from rlcourse import throughput
 from rlcourse.throughput import default_path, load_throughput, measure_throughput
 
 TINY = {"learning_starts": 50, "batch_size": 32, "buffer_size": 2000, "policy_kwargs": {"net_arch": [32, 32]}}
@@ -45,3 +46,15 @@ def test_a_broken_document_fails_the_schema():
 def test_default_paths():
     assert default_path("full").parts[-3:] == ("checkpoints", "throughput", "sac_FetchReachDense-v4.json")
     assert default_path("quick").parts[-4:] == ("runs", "quick", "throughput", "sac_FetchReachDense-v4.json")
+
+
+def test_measure_costs_splits_a_training_step():
+    from rlcourse.recipes import recipe_config
+
+    cfg = recipe_config("fast", "FetchReach-v4", seed=0, total_steps=1000, torch_threads=1)
+    cfg.hyperparameters.update(batch_size=64, policy_kwargs={"net_arch": [32, 32]})
+    c = throughput.measure_costs(cfg, fill_steps=400, repeats=5)
+    assert all(c[k] > 0 for k in ("env_step_ms", "sample_ms", "gradient_step_ms"))
+    assert c["updates_per_env_step"] == 2 / 8  # gradient_steps=2 per vector step of 8 environments
+    expected = 1000 / (c["env_step_ms"] + c["updates_per_env_step"] * c["gradient_step_ms"])
+    assert abs(c["predicted_steps_per_s"] - expected) < 1e-6 * expected
