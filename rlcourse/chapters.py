@@ -138,7 +138,7 @@ CHAPTERS: dict[str, Chapter] = {
                 "full": {"recipe": "fast", "torch_threads": 1, "jobs": 2, "random_episodes": 100, "lab_passes": 400,
                          "reach": {"seeds": [0, 1, 2], "her": [True, False], "total_steps": 20_000,
                                    "eval_every": 1000, "curve_eval_episodes": 20, "eval_episodes": 100},
-                         "push": {"seeds": [0, 1, 2], "total_steps": 300_000, "eval_every": 10_000,
+                         "push": {"seeds": [0, 1, 2], "total_steps": 200_000, "eval_every": 10_000,
                                   "curve_eval_episodes": 20, "eval_episodes": 100},
                          "ablation": {"k": [2, 8], "seeds": [0]},
                          "min_reach_success": 0.95, "gif_episodes": 3},

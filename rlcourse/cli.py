@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a policy through the experiment contract")
-    t.add_argument("--algo", required=True, help="ppo, sac or td3")
+    t.add_argument("--algo", required=True, help="ppo, sac, td3 (stable-baselines3) or fastsac (rlcourse.fastsac)")
     t.add_argument("--env", required=True, dest="env_id", help="a Fetch environment id, e.g. FetchReachDense-v4")
     t.add_argument("--seed", type=_int, default=0)
     t.add_argument("--total-steps", type=_positive_int, default=10_000)

@@ -20,8 +20,9 @@ from typing import Any
 from .errors import RLCourseError
 from .runs import MODEL_FILE, NORMALIZER_FILE, Run, check_run_id, default_run_id, load_run, read_json, sha256, write_json
 
-ALGOS = ("ppo", "sac", "td3")
-OFF_POLICY = ("sac", "td3")
+ALGOS = ("ppo", "sac", "td3")  # stable-baselines3
+OWN_ALGOS = ("fastsac",)  # rlcourse.fastsac: SAC + HER written for speed on a CPU (chapter 4)
+OFF_POLICY = ("sac", "td3", "fastsac")
 # Constructor arguments that the contract sets itself; users set them through TrainConfig fields instead.
 _RESERVED = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model",
              "stats_window_size"}
@@ -142,7 +143,8 @@ def validate_config(cfg: TrainConfig) -> None:
     """All checks that need no training: algorithm, environment, numbers, hyperparameter names and types."""
     from .envs import check_env_id
 
-    algo_class(cfg.algo)
+    if cfg.algo not in ALGOS + OWN_ALGOS:
+        raise RLCourseError(f"unknown algorithm {cfg.algo!r}; choose one of {', '.join(ALGOS + OWN_ALGOS)}")
     check_env_id(cfg.env_id)
     cfg.resolved_run_id()
     for name in ("total_steps", "n_envs"):
@@ -157,6 +159,13 @@ def validate_config(cfg: TrainConfig) -> None:
     unknown_her = set(cfg.her_kwargs) - {"n_sampled_goal", "goal_selection_strategy", "copy_info_dict"}
     if unknown_her:
         raise RLCourseError(f"unknown HER option(s) {sorted(unknown_her)}; valid: n_sampled_goal, goal_selection_strategy")
+    if cfg.algo == "fastsac":
+        from .fastsac import config_from
+
+        config_from(cfg.hyperparameters)
+        if cfg.normalize_obs:
+            raise RLCourseError("fastsac always normalises its inputs; leave normalize_obs off")
+        return
     check_hyperparameters(cfg.algo, cfg.hyperparameters)
 
 
@@ -220,7 +229,11 @@ def _diagnostic_values(cfg: TrainConfig, model: Any, logger: Any) -> list[Any]:
 
 
 def effective_hyperparameters(cfg: TrainConfig) -> dict[str, Any]:
-    """SB3 defaults overlaid with the run's settings: every hyperparameter, JSON-ready."""
+    """SB3 defaults (or fastsac's) overlaid with the run's settings: every hyperparameter, JSON-ready."""
+    if cfg.algo == "fastsac":
+        from .fastsac import config_from
+
+        return {k: _jsonable(v) for k, v in sorted(asdict(config_from(cfg.hyperparameters)).items())}
     merged = {**hyperparameter_defaults(cfg.algo), **_constructor_kwargs(cfg)}
     return {k: _jsonable(v) for k, v in sorted(merged.items())}
 
@@ -339,8 +352,8 @@ def build_meta(
         "n_envs": cfg.n_envs,
         "her": cfg.her,
         "her_kwargs": cfg.her_kwargs or None,
-        "hyperparameters": effective_hyperparameters(cfg) if cfg.algo in ALGOS else {},
-        "policy": "MultiInputPolicy" if cfg.algo in ALGOS else cfg.algo,
+        "hyperparameters": effective_hyperparameters(cfg) if cfg.algo in ALGOS + OWN_ALGOS else {},
+        "policy": {"fastsac": "rlcourse.fastsac.Agent"}.get(cfg.algo, "MultiInputPolicy" if cfg.algo in ALGOS else cfg.algo),
         "device": device,
         "versions": versions(),
         "git": git_info(),
@@ -405,7 +418,12 @@ def random_run(
 
 
 def load_model(run: Run, env: Any = None):
-    """Load a run's SB3 model (checksum already verified by :func:`rlcourse.runs.load_run`)."""
+    """Load a run's model (checksum already verified by :func:`rlcourse.runs.load_run`): an SB3 model, or a
+    :class:`rlcourse.fastsac.Agent` for fastsac runs."""
+    if run.meta["algo"] == "fastsac":
+        from .fastsac import load_agent
+
+        return load_agent(run.model_path)
     cls = algo_class(run.meta["algo"])
     if run.meta.get("her") and env is None:
         cfg = TrainConfig(algo=run.meta["algo"], env_id=run.meta["env_id"], n_envs=1, seed=run.meta["seed"])
@@ -440,14 +458,18 @@ def load_policy(run: Run) -> Any:
 def train(cfg: TrainConfig) -> Run:
     """Train (or resume) a run and return the complete run folder. See the module docstring."""
     validate_config(cfg)
+    if cfg.algo == "fastsac":
+        from .fastsac import train_run as run_training
+    else:
+        run_training = _train
     if not cfg.torch_threads:
-        return _train(cfg)
+        return run_training(cfg)
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(int(cfg.torch_threads))
     try:
-        return _train(cfg)
+        return run_training(cfg)
     finally:
         torch.set_num_threads(previous)
 

@@ -33,6 +33,6 @@ def test_costs_only_writes_a_valid_document(bench, tmp_path):
     doc = read_json(tmp_path / "her_push_speed_costs.json", "benchmark")
     assert [c["recipe"] for c in doc["costs"]] == ["origin", "fast"]
     by = {c["recipe"]: c for c in doc["costs"]}
-    assert by["origin"]["updates_per_env_step"] == 1 / 8 and by["fast"]["updates_per_env_step"] == 2 / 8
+    assert by["origin"]["updates_per_env_step"] == 1 / 8 and by["fast"]["updates_per_env_step"] == 0.5
     assert doc["recipes"]["fast"]["total_steps"] == 300_000
     json.dumps(doc)

@@ -1,0 +1,437 @@
+"""SAC + HER for the goal-conditioned Fetch tasks, written to train fast on a CPU (chapter 4).
+
+One file, read top to bottom: a normaliser, an episode replay buffer that relabels goals when it samples, the two
+networks, the update, and the training loop that writes a standard run folder. Compared with stable-baselines3's
+SAC + ``HerReplayBuffer`` it makes the choices of the original HER implementation (Plappert et al., 2018), which
+on FetchPush-v4 make each gradient step count for far more (``benchmarks/her_push_speed.py`` measures it):
+
+- the inputs are ``observation`` and ``desired_goal`` only (``achieved_goal`` is already inside the observation);
+  both are normalised by running statistics, with the standard deviation floored at ``norm_eps`` and the result
+  clipped to ``±norm_clip``; achieved and desired goals share one goal normaliser, so their difference survives;
+- critic targets are clipped to the range the sparse reward allows, ``[-1/(1-γ), 0]``;
+- the two critics run as one batched network (``torch.baddbmm``), the optimisers use ``foreach`` kernels, and the
+  target update is one ``torch._foreach_lerp_``.
+
+Relabelling follows ``rlcourse.her``: a fraction ``k/(k+1)`` of each batch gets a "future" goal, an achieved goal
+from the same episode after the sampled step, and its reward is recomputed with the environment's
+``compute_reward``. The learner assumes fixed-length episodes without early termination, which holds for Fetch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import RLCourseError
+from .sac import squashed_log_prob
+
+MODEL_FILE = "model.pt"
+
+
+@dataclass
+class FastSACConfig:
+    """Hyperparameters of :mod:`rlcourse.fastsac` (set through ``TrainConfig.hyperparameters``)."""
+
+    hidden: int = 128  # units in each of the two hidden layers (actor and both critics)
+    batch_size: int = 256
+    updates_per_step: float = 0.5  # gradient steps per environment step (update-to-data ratio)
+    learning_rate: float = 1e-3
+    tau: float = 0.05  # target network: θ̄ ← (1 − τ) θ̄ + τ θ
+    gamma: float = 0.95
+    ent_coef: float = 0.05  # fixed entropy temperature α
+    learning_starts: int = 1000  # random actions and no updates before this many environment steps
+    clip_target: bool = True  # clip critic targets to [-1/(1-γ), 0] (sparse rewards in {-1, 0})
+    norm_eps: float = 0.01  # floor of the normaliser's standard deviation
+    norm_clip: float = 5.0
+
+
+def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
+    """A :class:`FastSACConfig` from a dict, with a one-line error for unknown names or mistyped values."""
+    names = {f.name: f for f in fields(FastSACConfig)}
+    for name, value in hyperparameters.items():
+        if name not in names:
+            raise RLCourseError(f"unknown hyperparameter {name!r} for fastsac; valid: {', '.join(sorted(names))}")
+        default = getattr(FastSACConfig(), name)
+        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RLCourseError(f"hyperparameter {name} expects {type(default).__name__}, got {value!r}")
+    cfg = FastSACConfig(**hyperparameters)
+    if cfg.hidden < 1 or cfg.batch_size < 1 or cfg.updates_per_step <= 0 or not 0 < cfg.tau <= 1 \
+            or not 0 <= cfg.gamma < 1 or cfg.ent_coef < 0 or cfg.learning_starts < 0:
+        raise RLCourseError(f"fastsac hyperparameters out of range: {asdict(cfg)}")
+    return cfg
+
+
+class Normalizer:
+    """Running mean and standard deviation (floored at ``eps``); ``__call__`` normalises and clips."""
+
+    def __init__(self, size: int, eps: float = 0.01, clip: float = 5.0):
+        self.sum, self.sumsq, self.count = np.zeros(size), np.zeros(size), 0
+        self.mean, self.std = np.zeros(size), np.ones(size)
+        self.eps, self.clip = eps, clip
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64).reshape(-1, self.sum.shape[0])
+        self.sum += x.sum(0)
+        self.sumsq += (x**2).sum(0)
+        self.count += len(x)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.count:
+            self.mean = self.sum / self.count
+            self.std = np.sqrt(np.maximum(self.eps**2, self.sumsq / self.count - self.mean**2))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((x - self.mean) / self.std, -self.clip, self.clip)
+
+    def state(self) -> dict[str, Any]:
+        return {"sum": self.sum, "sumsq": self.sumsq, "count": self.count, "eps": self.eps, "clip": self.clip}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> Normalizer:
+        n = cls(len(s["sum"]), s["eps"], s["clip"])
+        n.sum, n.sumsq, n.count = np.array(s["sum"], dtype=np.float64), np.array(s["sumsq"], dtype=np.float64), int(s["count"])
+        n._refresh()
+        return n
+
+
+class EpisodeBuffer:
+    """Whole episodes of fixed length ``T``; :meth:`sample` relabels a fraction ``k/(k+1)`` with future goals."""
+
+    def __init__(self, capacity: int, T: int, obs_dim: int, goal_dim: int, act_dim: int, k: int):
+        self.T, self.k, self.capacity, self.size, self.next = T, k, capacity, 0, 0
+        self.obs = np.zeros((capacity, T + 1, obs_dim), np.float32)
+        self.ag = np.zeros((capacity, T + 1, goal_dim), np.float32)
+        self.goal = np.zeros((capacity, goal_dim), np.float32)
+        self.act = np.zeros((capacity, T, act_dim), np.float32)
+
+    def add(self, obs: np.ndarray, ag: np.ndarray, goal: np.ndarray, act: np.ndarray) -> None:
+        i = self.next
+        self.obs[i], self.ag[i], self.goal[i], self.act[i] = obs, ag, goal, act
+        self.next = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, n: int, rng: np.random.Generator, compute_reward: Any) -> dict[str, np.ndarray]:
+        """``n`` transitions: observation, goal, action, reward (recomputed), next observation, relabelled flag."""
+        ep = rng.integers(0, self.size, n)
+        t = rng.integers(0, self.T, n)
+        relabel = rng.random(n) < (self.k / (self.k + 1.0) if self.k > 0 else 0.0)
+        future = rng.integers(t + 1, self.T + 1)  # an achieved goal after this step (this step's outcome included)
+        goal = np.where(relabel[:, None], self.ag[ep, future], self.goal[ep])
+        next_ag = self.ag[ep, t + 1]
+        reward = np.asarray(compute_reward(next_ag, goal, None), dtype=np.float32)
+        return {"obs": self.obs[ep, t], "goal": goal, "act": self.act[ep, t], "reward": reward,
+                "next_obs": self.obs[ep, t + 1], "next_ag": next_ag, "relabelled": relabel}
+
+
+class _TwinLinear(nn.Module):
+    """Two independent linear layers applied to a (2, batch, in) tensor in one ``baddbmm``."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(2, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(2, 1, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class TwinCritic(nn.Module):
+    """Q1 and Q2 in one module; ``forward`` returns a (2, batch) tensor."""
+
+    def __init__(self, in_dim: int, act_dim: int, hidden: int):
+        super().__init__()
+        self.l1, self.l2, self.l3 = _TwinLinear(in_dim + act_dim, hidden), _TwinLinear(hidden, hidden), _TwinLinear(hidden, 1)
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        z = torch.cat([x, a], -1).expand(2, -1, -1)
+        return self.l3(F.relu(self.l2(F.relu(self.l1(z))))).squeeze(-1)
+
+
+class Actor(nn.Module):
+    """Squashed Gaussian policy: tanh of a Gaussian sample, with the log-density corrected for the tanh."""
+
+    def __init__(self, in_dim: int, act_dim: int, hidden: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.mu, self.log_std = nn.Linear(hidden, act_dim), nn.Linear(hidden, act_dim)
+
+    def forward(self, x: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = self.body(x)
+        mu = self.mu(z)
+        if deterministic:
+            return torch.tanh(mu), None
+        log_std = self.log_std(z).clamp(-20.0, 2.0)
+        u = mu + log_std.exp() * torch.randn_like(mu)
+        return torch.tanh(u), squashed_log_prob(mu, log_std, u)  # chapter 3: Gaussian density minus log|tanh'(u)|
+
+
+class Agent:
+    """Networks, optimisers and normalisers; ``predict`` has stable-baselines3's signature for the evaluation loop."""
+
+    def __init__(self, obs_dim: int, goal_dim: int, act_dim: int, cfg: FastSACConfig):
+        self.cfg, self.dims = cfg, (obs_dim, goal_dim, act_dim)
+        d = obs_dim + goal_dim
+        self.actor, self.critic, self.target = Actor(d, act_dim, cfg.hidden), TwinCritic(d, act_dim, cfg.hidden), \
+            TwinCritic(d, act_dim, cfg.hidden)
+        self.target.load_state_dict(self.critic.state_dict())
+        self.target.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), cfg.learning_rate, foreach=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), cfg.learning_rate, foreach=True)
+        self.obs_norm = Normalizer(obs_dim, cfg.norm_eps, cfg.norm_clip)
+        self.goal_norm = Normalizer(goal_dim, cfg.norm_eps, cfg.norm_clip)
+        self._critic_params, self._target_params = list(self.critic.parameters()), list(self.target.parameters())
+
+    def inputs(self, obs: np.ndarray, goal: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.concatenate([self.obs_norm(obs), self.goal_norm(goal)], -1), dtype=torch.float32)
+
+    def act(self, obs: np.ndarray, goal: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        with torch.no_grad():
+            return self.actor(self.inputs(obs, goal), deterministic)[0].numpy()
+
+    def predict(self, observation: dict[str, np.ndarray], deterministic: bool = True) -> tuple[np.ndarray, None]:
+        single = np.ndim(observation["observation"]) == 1
+        obs, goal = np.atleast_2d(observation["observation"]), np.atleast_2d(observation["desired_goal"])
+        action = self.act(obs, goal, deterministic)
+        return (action[0] if single else action), None
+
+    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One gradient step on the critics, one on the actor, one Polyak step; returns the critics' means."""
+        cfg = self.cfg
+        x, x2 = self.inputs(batch["obs"], batch["goal"]), self.inputs(batch["next_obs"], batch["goal"])
+        a, r = torch.as_tensor(batch["act"]), torch.as_tensor(batch["reward"])
+        with torch.no_grad():
+            a2, logp2 = self.actor(x2)
+            y = r + cfg.gamma * (self.target(x2, a2).min(0).values - cfg.ent_coef * logp2)
+            if cfg.clip_target:
+                y = y.clamp(-1.0 / (1.0 - cfg.gamma), 0.0)
+        q = self.critic(x, a)
+        critic_loss = F.mse_loss(q, y.expand(2, -1), reduction="none").mean(1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        pi, logp = self.actor(x)
+        self.critic.requires_grad_(False)
+        actor_loss = (cfg.ent_coef * logp - self.critic(x, pi).min(0).values).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        self.critic.requires_grad_(True)
+        with torch.no_grad():
+            torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
+        q = q.detach()
+        return {"q1_mean": float(q[0].mean()), "q2_mean": float(q[1].mean()), "q_min_mean": float(q.min(0).values.mean()),
+                "q_gap_mean": float((q[0] - q[1]).abs().mean())}
+
+    def state(self) -> dict[str, Any]:
+        return {"config": asdict(self.cfg), "dims": self.dims, "actor": self.actor.state_dict(),
+                "critic": self.critic.state_dict(), "target": self.target.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "obs_norm": self.obs_norm.state(), "goal_norm": self.goal_norm.state()}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> Agent:
+        agent = cls(*s["dims"], FastSACConfig(**s["config"]))
+        for name in ("actor", "critic", "target", "actor_opt", "critic_opt"):
+            getattr(agent, name).load_state_dict(s[name])
+        agent.obs_norm, agent.goal_norm = Normalizer.from_state(s["obs_norm"]), Normalizer.from_state(s["goal_norm"])
+        return agent
+
+
+def save_agent(agent: Agent, path: Path) -> Path:
+    """Write the agent atomically (``torch.save`` to a temporary file, then rename)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(agent.state(), tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_agent(path: Path | str) -> Agent:
+    """Read an agent written by :func:`save_agent`, or raise a one-line error."""
+    try:
+        return Agent.from_state(torch.load(path, map_location="cpu", weights_only=False))
+    except Exception as exc:  # a truncated or foreign file surfaces as many exception types
+        raise RLCourseError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
+
+
+def train_run(cfg: Any) -> Any:
+    """Train ``cfg`` (a :class:`~rlcourse.train.TrainConfig` with ``algo="fastsac"``) into a complete run folder.
+
+    The folder is the same as for stable-baselines3 runs (``meta.json``, ``curve.json``, ``eval.json``) with the
+    agent in ``model.pt``. Resume checkpoints (agent, buffer, counters) go to ``<run_id>.partial/resume/``; after a
+    kill, the same call resumes from the last one (episodes in progress at the kill are discarded)."""
+    import shutil
+
+    from .diagnostics import DIAGNOSTIC_COLUMNS
+    from .envs import make_env
+    from .evaluate import eval_report, evaluate, summarize
+    from .runs import load_run, read_json, write_json
+    from .train import build_meta, curve_columns, progress_enabled
+
+    hp = config_from(cfg.hyperparameters)
+    k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
+    if cfg.her and cfg.her_kwargs.get("goal_selection_strategy", "future") != "future":
+        raise RLCourseError("fastsac relabels with the 'future' strategy only")
+    run_id = cfg.resolved_run_id()
+    root = Path(cfg.out_dir)
+    final, partial = root / run_id, root / f"{run_id}.partial"
+    if final.exists() and not cfg.overwrite:
+        raise RLCourseError(f"run {final} already exists; pass --overwrite (overwrite=True) or choose another --run-id")
+
+    envs = [make_env(cfg.env_id) for _ in range(cfg.n_envs)]
+    compute_reward = envs[0].unwrapped.compute_reward
+    T = envs[0].spec.max_episode_steps
+    space = envs[0].observation_space
+    dims = (space["observation"].shape[0], space["desired_goal"].shape[0], envs[0].action_space.shape[0])
+    capacity = cfg.total_steps // T + cfg.n_envs + 1
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    agent, buffer = Agent(*dims, hp), EpisodeBuffer(capacity, T, *dims, k=k)
+    steps, updates, debt, wall0, resumed, rows = 0, 0, 0.0, 0.0, 0, []
+    recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
+    resume = partial / "resume"
+    if (resume / "state.json").is_file():
+        saved = read_json(resume / "state.json")
+        if saved.get("identity") != cfg.identity():
+            raise RLCourseError(f"{partial} holds an interrupted run with different settings; delete it or use another --run-id")
+        agent = load_agent(resume / MODEL_FILE)
+        with np.load(resume / "buffer.npz") as z:
+            n = int(z["size"])
+            buffer.obs[:n], buffer.ag[:n], buffer.goal[:n], buffer.act[:n] = z["obs"], z["ag"], z["goal"], z["act"]
+            buffer.size = buffer.next = n
+        steps, updates, debt, wall0 = saved["steps"], saved["updates"], saved["debt"], saved["wall_clock_s"]
+        rows, resumed = saved["rows"], saved["resumed"] + 1
+        rng = np.random.default_rng([cfg.seed, resumed])
+        torch.manual_seed(cfg.seed + 7919 * resumed)
+    elif partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+
+    obs = [e.reset(seed=cfg.seed + i + 10_000 * resumed)[0] for i, e in enumerate(envs)]
+    for i, e in enumerate(envs):
+        e.action_space.seed(cfg.seed + i)
+    episodes = [{"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": [], "ret": 0.0}
+                for o in obs]
+    record_every = max(cfg.total_steps // max(cfg.curve_points, 1), cfg.n_envs)
+    ckpt_every = cfg.checkpoint_every or max(cfg.total_steps // 10, cfg.n_envs)
+    next_row = (steps // record_every + 1) * record_every
+    next_ckpt = (steps // ckpt_every + 1) * ckpt_every
+    next_eval = (steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
+    pending_eval: tuple[Any, Any] = (None, None)
+    last_diag: dict[str, float] = {}
+    t0, steps0 = time.perf_counter(), steps
+    bar = None
+    if progress_enabled(cfg.progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.total_steps, initial=steps, unit="step", desc=run_id, leave=False)
+
+    def save_resume() -> None:
+        resume.mkdir(parents=True, exist_ok=True)
+        save_agent(agent, resume / MODEL_FILE)
+        n = buffer.size
+        tmp = resume / "buffer.tmp.npz"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, size=n, obs=buffer.obs[:n], ag=buffer.ag[:n], goal=buffer.goal[:n], act=buffer.act[:n])
+        tmp.replace(resume / "buffer.npz")
+        write_json(resume / "state.json", {"identity": cfg.identity(), "steps": steps, "updates": updates,
+                                           "debt": debt, "wall_clock_s": wall0 + time.perf_counter() - t0,
+                                           "rows": rows, "resumed": resumed})
+
+    try:
+        while steps < cfg.total_steps:
+            O = np.stack([o["observation"] for o in obs])
+            G = np.stack([o["desired_goal"] for o in obs])
+            if steps < hp.learning_starts:
+                actions = np.stack([e.action_space.sample() for e in envs]).astype(np.float32)
+            else:
+                actions = agent.act(O, G)
+            for i, e in enumerate(envs):
+                o, r, terminated, truncated, info = e.step(actions[i])
+                ep = episodes[i]
+                ep["act"].append(actions[i])
+                ep["obs"].append(o["observation"])
+                ep["ag"].append(o["achieved_goal"])
+                ep["ret"] += float(r)
+                if terminated or truncated:
+                    if len(ep["act"]) != T:
+                        raise RLCourseError(f"fastsac needs fixed-length episodes of {T} steps; got {len(ep['act'])}")
+                    buffer.add(np.array(ep["obs"]), np.array(ep["ag"]), ep["goal"], np.array(ep["act"]))
+                    agent.obs_norm.update(np.array(ep["obs"]))
+                    agent.goal_norm.update(np.concatenate([np.array(ep["ag"]), ep["goal"][None]]))
+                    recent = (recent + [(ep["ret"], float(info.get("is_success", 0.0)))])[-100:]
+                    o, _ = e.reset()
+                    episodes[i] = {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"],
+                                   "act": [], "ret": 0.0}
+                obs[i] = o
+            steps += cfg.n_envs
+            if bar is not None:
+                bar.update(cfg.n_envs)
+            if steps >= hp.learning_starts and buffer.size > 0:
+                debt += hp.updates_per_step * cfg.n_envs
+                while debt >= 1.0:
+                    batch = buffer.sample(hp.batch_size, rng, compute_reward)
+                    last_diag = {**agent.update(batch), "batch": batch}
+                    updates += 1
+                    debt -= 1.0
+            if next_eval is not None and steps >= next_eval:
+                agg = summarize(evaluate(agent, cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
+                pending_eval = (agg["success_rate"], agg["return_mean"])
+                while next_eval <= steps:
+                    next_eval += cfg.eval_every
+            if steps >= next_row or steps >= cfg.total_steps:
+                wall = wall0 + time.perf_counter() - t0
+                row = [steps, round(wall, 3),
+                       float(np.mean([x[0] for x in recent])) if recent else None, float(T) if recent else None,
+                       float(np.mean([x[1] for x in recent])) if recent else None,
+                       round((steps - steps0) / max(time.perf_counter() - t0, 1e-9), 2), *pending_eval]
+                if cfg.diagnostics:
+                    row += _diagnostic_row(last_diag, hp) if last_diag else [None] * len(DIAGNOSTIC_COLUMNS)
+                rows.append(row)
+                pending_eval = (None, None)
+                while next_row <= steps:
+                    next_row += record_every
+            if steps >= next_ckpt and steps < cfg.total_steps:
+                save_resume()
+                while next_ckpt <= steps:
+                    next_ckpt += ckpt_every
+    finally:
+        if bar is not None:
+            bar.close()
+        for e in envs:
+            e.close()
+
+    wall = wall0 + time.perf_counter() - t0
+    model_path = save_agent(agent, partial / MODEL_FILE)
+    write_json(partial / "curve.json", {"schema": "rlcourse.curve/1", "run_id": run_id, "columns": curve_columns(cfg),
+                                        "rows": rows}, "curve")
+    meta = build_meta(cfg, run_id, steps, wall, device="cpu", resumed=resumed, model_path=model_path)
+    write_json(partial / "meta.json", meta, "meta")
+    if cfg.final_eval_episodes > 0:
+        episodes_ = evaluate(agent, cfg.env_id, cfg.final_eval_episodes, cfg.eval_seed, progress=progress_enabled(cfg.progress))
+        doc = eval_report(run_id, cfg.env_id, episodes_, policy=cfg.algo, deterministic=True,
+                          checkpoint={"path": f"{run_id}/{MODEL_FILE}", "sha256": meta["model"]["sha256"]})
+        write_json(partial / "eval.json", doc, "eval")
+    shutil.rmtree(resume, ignore_errors=True)
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return load_run(final)
+
+
+def _diagnostic_row(diag: dict[str, Any], hp: FastSACConfig) -> list[float]:
+    """The replay diagnostics (``rlcourse.diagnostics.DIAGNOSTIC_COLUMNS``) of the last update's batch."""
+    b = diag["batch"]
+    dist = np.linalg.norm(b["next_ag"] - b["goal"], axis=-1)
+    r = b["reward"]
+    return [diag["q1_mean"], diag["q2_mean"], diag["q_min_mean"], diag["q_gap_mean"], hp.ent_coef,
+            float(r.mean()), float(r.min()), float(r.max()), float(dist.mean()), float(np.mean(dist < 0.05))]

@@ -1,0 +1,173 @@
+"""rlcourse.fastsac: its replay buffer against the HER lab (and through it SB3), the normaliser, the fused critics,
+the clipped targets, and training through the contract (run folder, re-evaluation, resume after a kill)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from rlcourse import fastsac, her
+from rlcourse.envs import make_env
+from rlcourse.errors import RLCourseError
+from rlcourse.train import TrainConfig, train, validate_config
+
+
+@pytest.fixture(scope="module")
+def reach():
+    env = make_env("FetchReach-v4")
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def filled(reach):
+    """A buffer holding three random episodes, and the episodes themselves."""
+    eps = [her.collect_episode(reach, seed=s) for s in (1, 2, 3)]
+    buf = fastsac.EpisodeBuffer(5, 50, 10, 3, 4, k=4)
+    for e in eps:
+        buf.add(e.observations, e.achieved_goals, e.desired_goal, e.actions)
+    return buf, eps
+
+
+def locate(buf, eps, batch):
+    """(episode, step) of every sampled transition, found by its action."""
+    out = []
+    for a in batch["act"]:
+        for i, e in enumerate(eps):
+            hit = np.flatnonzero((e.actions.astype(np.float32) == a).all(axis=1))
+            if len(hit):
+                out.append((i, int(hit[0])))
+                break
+    return out
+
+
+def test_sampled_rewards_equal_the_her_lab_and_goals_are_future(reach, filled):
+    buf, eps = filled
+    batch = buf.sample(3000, np.random.default_rng(0), reach.unwrapped.compute_reward)
+    where = locate(buf, eps, batch)
+    assert len(where) == 3000
+    for (i, t), g, r, rel in zip(where, batch["goal"], batch["reward"], batch["relabelled"]):
+        e = eps[i]
+        assert r == her.relabel_rewards(e, np.array([t]), g[None].astype(np.float64), reach.unwrapped.compute_reward)[0]
+        if rel:
+            idx = np.flatnonzero((e.achieved_goals.astype(np.float32) == g).all(axis=1))
+            assert (idx >= t + 1).any()  # an achieved goal after this step, as her.GoalStrategy.FUTURE
+        else:
+            assert np.array_equal(g, e.desired_goal.astype(np.float32))
+    assert abs(batch["relabelled"].mean() - 0.8) < 0.03  # k / (k + 1)
+    assert (batch["reward"][batch["relabelled"]] == 0).mean() > (batch["reward"][~batch["relabelled"]] == 0).mean()
+
+
+def test_no_her_means_no_relabelling(reach, filled):
+    buf, eps = filled
+    plain = fastsac.EpisodeBuffer(5, 50, 10, 3, 4, k=0)
+    plain.add(eps[0].observations, eps[0].achieved_goals, eps[0].desired_goal, eps[0].actions)
+    batch = plain.sample(500, np.random.default_rng(0), reach.unwrapped.compute_reward)
+    assert not batch["relabelled"].any() and (batch["goal"] == eps[0].desired_goal.astype(np.float32)).all()
+
+
+def test_normalizer_statistics_floor_clip_and_state():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(3.0, 2.0, 5000), np.full(5000, 7.0)])  # the second input never varies
+    n = fastsac.Normalizer(2, eps=0.01, clip=5.0)
+    n.update(x[:2000])
+    n.update(x[2000:])
+    np.testing.assert_allclose(n.mean, x.mean(0), atol=1e-9)
+    assert abs(n.std[0] - x[:, 0].std()) < 1e-9 and n.std[1] == 0.01  # floored, not 1e-8
+    assert n(np.array([3.0, 7.5]))[1] == 5.0  # 50 standard deviations, clipped
+    m = fastsac.Normalizer.from_state(n.state())
+    np.testing.assert_array_equal(m(x[:10]), n(x[:10]))
+
+
+def test_twin_critic_is_two_independent_mlps():
+    torch.manual_seed(0)
+    c = fastsac.TwinCritic(5, 2, 8)
+    x, a = torch.randn(7, 5), torch.randn(7, 2)
+    q = c(x, a)
+    for i in range(2):
+        z = torch.cat([x, a], -1)
+        for layer in (c.l1, c.l2):
+            z = torch.relu(z @ layer.weight[i] + layer.bias[i])
+        torch.testing.assert_close(q[i], (z @ c.l3.weight[i] + c.l3.bias[i]).squeeze(-1))
+    assert not torch.equal(q[0], q[1])
+
+
+def test_update_clips_targets_and_moves_the_networks():
+    torch.manual_seed(0)
+    agent = fastsac.Agent(10, 3, 4, fastsac.FastSACConfig(hidden=16, batch_size=32))
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.normal(size=(32, 10)).astype(np.float32), "goal": rng.normal(size=(32, 3)).astype(np.float32),
+             "act": rng.uniform(-1, 1, (32, 4)).astype(np.float32), "reward": -np.ones(32, np.float32),
+             "next_obs": rng.normal(size=(32, 10)).astype(np.float32)}
+    before = [p.clone() for p in agent.actor.parameters()]
+    for _ in range(300):
+        out = agent.update(batch)
+    assert all(not torch.equal(a, b) for a, b in zip(before, agent.actor.parameters()))
+    # all rewards -1: the critic heads for the clipped fixed point -1/(1-gamma) = -20 and never below it
+    assert -20.5 < out["q_min_mean"] < -1.0
+    x = agent.inputs(batch["next_obs"], batch["goal"])
+    with torch.no_grad():
+        a2, lp = agent.actor(x)
+        y = (-1 + 0.95 * (agent.target(x, a2).min(0).values - 0.05 * lp)).clamp(-20, 0)
+    assert (y >= -20).all() and (y <= 0).all()
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(RLCourseError, match="unknown hyperparameter 'n_steps' for fastsac"):
+        validate_config(TrainConfig(algo="fastsac", env_id="FetchReach-v4", hyperparameters={"n_steps": 5}))
+    with pytest.raises(RLCourseError, match="expects bool"):
+        fastsac.config_from({"clip_target": 1})
+    with pytest.raises(RLCourseError, match="out of range"):
+        fastsac.config_from({"gamma": 1.0})
+    with pytest.raises(RLCourseError, match="normalises its inputs"):
+        validate_config(TrainConfig(algo="fastsac", env_id="FetchReach-v4", normalize_obs=True))
+
+
+def test_a_run_through_the_contract_reproduces_its_evaluation(tmp_path):
+    from rlcourse.evaluate import evaluate_run
+    from rlcourse.train import load_policy
+
+    run = train(TrainConfig(algo="fastsac", env_id="FetchReach-v4", seed=0, total_steps=800, n_envs=2, her=True,
+                            hyperparameters={"hidden": 32, "batch_size": 64, "learning_starts": 200},
+                            out_dir=str(tmp_path), eval_every=400, eval_episodes=2, final_eval_episodes=3,
+                            diagnostics=True, torch_threads=1, tensorboard=False))
+    assert run.meta["algo"] == "fastsac" and run.meta["model"]["file"] == "model.pt"
+    assert run.meta["hyperparameters"]["hidden"] == 32 and run.meta["hyperparameters"]["gamma"] == 0.95
+    assert isinstance(load_policy(run), fastsac.Agent)
+    doc = evaluate_run(run.path, n_episodes=3, out=tmp_path / "again.json")
+    assert doc["episodes"] == run.eval["episodes"]
+    cols = run.curve["columns"]
+    last = dict(zip(cols, run.curve["rows"][-1]))
+    assert last["timesteps"] == 800 and -20 <= last["q_min_mean"] <= 0 and last["ent_coef"] == 0.05
+    assert any(r[cols.index("eval_success_rate")] is not None for r in run.curve["rows"])
+
+
+def test_fastsac_resumes_after_a_kill(tmp_path):
+    cmd = [sys.executable, "-m", "rlcourse", "train", "--algo", "fastsac", "--env", "FetchReach-v4", "--her",
+           "--total-steps", "3000", "--n-envs", "2", "--checkpoint-every", "400", "--hp", "hidden=32",
+           "--hp", "batch_size=64", "--hp", "learning_starts=200", "--eval-episodes", "1", "--out", str(tmp_path),
+           "--run-id", "killed", "--no-progress", "--torch-threads", "1"]
+    env = {**os.environ, "RLCOURSE_ROOT": str(tmp_path)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = tmp_path / "killed.partial" / "resume" / "state.json"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert state.exists(), "no resume checkpoint appeared"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    from rlcourse.runs import load_run
+
+    run = load_run(tmp_path / "killed")
+    assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 3000
+    steps = [r[0] for r in run.curve["rows"]]
+    assert steps == sorted(steps) and steps[-1] == 3000
