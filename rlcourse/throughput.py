@@ -122,7 +122,8 @@ def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[
 
     Builds the environments and model exactly as :func:`rlcourse.train.train` would (HER, normalisation), collects
     ``fill_steps`` transitions with random actions (timed: simulator + buffer insertion per environment step), then
-    times ``repeats`` replay samples and ``repeats`` gradient steps at the config's batch size. The predicted
+    times ``repeats`` replay samples and ``repeats`` gradient steps at the config's batch size (a gradient step
+    includes drawing its batch, as in SB3's ``train``). Works for SB3 SAC/TD3 and :mod:`rlcourse.fastsac`. The predicted
     steps/s combine them with the config's update-to-data ratio (gradient steps per environment step); it ignores
     the policy's forward pass when acting, so real training is a little slower."""
     import torch
@@ -130,11 +131,17 @@ def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[
     from .train import _constructor_kwargs, _make_vec_env, algo_class, validate_config
 
     validate_config(cfg)
-    if cfg.algo not in SUPPORTED:
-        raise RLCourseError(f"costs are measured for off-policy algorithms ({', '.join(SUPPORTED)}), not {cfg.algo!r}")
+    if cfg.algo not in SUPPORTED + ("fastsac",):
+        raise RLCourseError(f"costs are measured for off-policy algorithms ({', '.join(SUPPORTED)}, fastsac), "
+                            f"not {cfg.algo!r}")
     previous = torch.get_num_threads()
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
+    if cfg.algo == "fastsac":
+        try:
+            return _fastsac_costs(cfg, fill_steps, repeats)
+        finally:
+            torch.set_num_threads(previous)
     venv = _make_vec_env(cfg)
     try:
         kwargs = copy.deepcopy(_constructor_kwargs(cfg))
@@ -158,6 +165,66 @@ def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[
     finally:
         venv.close()
         torch.set_num_threads(previous)
+    return {"env_step_ms": 1000 * env_step, "sample_ms": 1000 * sample, "gradient_step_ms": 1000 * grad,
+            "sample_share_of_gradient_step": sample / grad, "updates_per_env_step": utd,
+            "predicted_steps_per_s": 1.0 / (env_step + utd * grad)}
+
+
+def _fastsac_costs(cfg: Any, fill_steps: int, repeats: int) -> dict[str, float]:
+    """:func:`measure_costs` for :mod:`rlcourse.fastsac`: the same three timings on its own buffer and agent."""
+    import numpy as np
+
+    from .envs import make_env
+    from .fastsac import Agent, EpisodeBuffer, config_from
+
+    hp = config_from(cfg.hyperparameters)
+    envs = [make_env(cfg.env_id) for _ in range(cfg.n_envs)]
+    try:
+        T = envs[0].spec.max_episode_steps
+        space = envs[0].observation_space
+        dims = (space["observation"].shape[0], space["desired_goal"].shape[0], envs[0].action_space.shape[0])
+        k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
+        agent, buffer = Agent(*dims, hp), EpisodeBuffer(fill_steps // T + cfg.n_envs + 1, T, *dims, k=k)
+        rng = np.random.default_rng(cfg.seed)
+        eps = [{"obs": [], "ag": [], "act": []} for _ in envs]
+        obs = [e.reset(seed=cfg.seed + i)[0] for i, e in enumerate(envs)]
+        for i, o in enumerate(obs):
+            eps[i] = {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": []}
+        steps = 0
+        t0 = time.perf_counter()
+        while steps < fill_steps:
+            for i, e in enumerate(envs):
+                a = e.action_space.sample()
+                o, _, terminated, truncated, _ = e.step(a)
+                ep = eps[i]
+                ep["act"].append(a)
+                ep["obs"].append(o["observation"])
+                ep["ag"].append(o["achieved_goal"])
+                if terminated or truncated:
+                    buffer.add(np.array(ep["obs"]), np.array(ep["ag"]), ep["goal"], np.array(ep["act"]))
+                    agent.obs_norm.update(np.array(ep["obs"]))
+                    agent.goal_norm.update(np.array(ep["ag"]))
+                    o, _ = e.reset()
+                    eps[i] = {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": []}
+            steps += cfg.n_envs
+        env_step = (time.perf_counter() - t0) / steps
+        if buffer.size == 0:
+            raise RLCourseError(f"fill_steps={fill_steps} completes no episode with {cfg.n_envs} environments")
+        reward = envs[0].unwrapped.compute_reward
+        t0 = time.perf_counter()
+        batches = [buffer.sample(hp.batch_size, rng, reward) for _ in range(repeats)]
+        sample = (time.perf_counter() - t0) / repeats
+        for b in batches[:5]:
+            agent.update(b)  # warm-up
+        t0 = time.perf_counter()
+        for b in batches:
+            agent.update(b)
+        grad = (time.perf_counter() - t0) / repeats
+    finally:
+        for e in envs:
+            e.close()
+    grad += sample  # like SB3's train(), a gradient step includes drawing its batch
+    utd = hp.updates_per_step
     return {"env_step_ms": 1000 * env_step, "sample_ms": 1000 * sample, "gradient_step_ms": 1000 * grad,
             "sample_share_of_gradient_step": sample / grad, "updates_per_env_step": utd,
             "predicted_steps_per_s": 1.0 / (env_step + utd * grad)}

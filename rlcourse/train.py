@@ -562,7 +562,9 @@ def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = 
     """Train several runs, ``jobs`` at a time in separate processes (each run keeps its own ``torch_threads``).
 
     Every config is validated before anything starts. With ``skip_existing`` a run whose folder is already complete
-    is loaded instead of retrained; an interrupted one resumes. Returns the runs in the order of ``configs``."""
+    is loaded instead of retrained; an interrupted one resumes. Returns the runs in the order of ``configs``.
+    The workers are started with "spawn", which re-imports the calling script: in a script, call this under
+    ``if __name__ == "__main__":`` (notebooks need nothing)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 

@@ -48,13 +48,19 @@ def test_default_paths():
     assert default_path("quick").parts[-4:] == ("runs", "quick", "throughput", "sac_FetchReachDense-v4.json")
 
 
-def test_measure_costs_splits_a_training_step():
+@pytest.mark.parametrize("recipe", ["origin", "fast"])
+def test_measure_costs_splits_a_training_step(recipe):
     from rlcourse.recipes import recipe_config
 
-    cfg = recipe_config("fast", "FetchReach-v4", seed=0, total_steps=1000, torch_threads=1)
-    cfg.hyperparameters.update(batch_size=64, policy_kwargs={"net_arch": [32, 32]})
+    cfg = recipe_config(recipe, "FetchReach-v4", seed=0, total_steps=1000, torch_threads=1)
+    if cfg.algo == "sac":
+        cfg.hyperparameters.update(batch_size=64, policy_kwargs={"net_arch": [32, 32]})
+        utd = 1 / 8  # one gradient step per vector step of 8 environments
+    else:
+        cfg.hyperparameters.update(batch_size=64, hidden=32)
+        utd = 0.5
     c = throughput.measure_costs(cfg, fill_steps=400, repeats=5)
     assert all(c[k] > 0 for k in ("env_step_ms", "sample_ms", "gradient_step_ms"))
-    assert c["updates_per_env_step"] == 2 / 8  # gradient_steps=2 per vector step of 8 environments
+    assert c["updates_per_env_step"] == utd and 0 < c["sample_share_of_gradient_step"] < 1
     expected = 1000 / (c["env_step_ms"] + c["updates_per_env_step"] * c["gradient_step_ms"])
     assert abs(c["predicted_steps_per_s"] - expected) < 1e-6 * expected
