@@ -183,13 +183,16 @@ def save_png(frame: Any, path: Any) -> Any:
 
 
 def save_gif(policy: Any, env_id: str, path: Any, seeds: Any = (1000,), size: int = 240, every: int = 2,
-             fps: int = 12) -> Any:
+             fps: int = 12, camera: dict[str, Any] | None = None) -> Any:
     """Render deterministic episodes of ``policy`` (anything with SB3's ``predict``) on ``env_id`` into an
-    animated GIF: one episode per seed, every ``every``-th step, ``size`` x ``size`` pixels. Returns the path."""
+    animated GIF: one episode per seed, every ``every``-th step, ``size`` x ``size`` pixels, seen from ``camera``
+    (MuJoCo free-camera settings: ``distance``, ``azimuth``, ``elevation``, ``lookat``; default: the task's).
+    Returns the path."""
     import imageio.v3 as iio
     import numpy as np
 
-    env = make_env(env_id, render_mode="rgb_array", width=size, height=size)
+    extra = {} if camera is None else {"default_camera_config": dict(camera)}
+    env = make_env(env_id, render_mode="rgb_array", width=size, height=size, **extra)
     frames = []
     try:
         for seed in seeds:
