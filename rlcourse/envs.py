@@ -168,6 +168,7 @@ def _atomic_image_write(path: Any, suffix: str, write: Any) -> Any:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates the file private; an image is meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

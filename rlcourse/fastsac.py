@@ -15,6 +15,8 @@ on FetchPush-v4 make each gradient step count for far more (``benchmarks/her_pus
 Relabelling follows ``rlcourse.her``: a fraction ``k/(k+1)`` of each batch gets a "future" goal, an achieved goal
 from the same episode after the sampled step, and its reward is recomputed with the environment's
 ``compute_reward``. The learner assumes fixed-length episodes without early termination, which holds for Fetch.
+It runs on the CPU (networks this small gain nothing from a GPU) and writes no TensorBoard log: ``curve.json``
+holds the learning curve and the replay diagnostics.
 """
 
 from __future__ import annotations

@@ -175,10 +175,12 @@ def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x:
 
 def save_figure(fig: Any, name: str, profile: str = "full") -> Path | None:
     """Save a figure into ``figures/`` when ``profile`` is ``full`` (the book embeds those); a quick run keeps the
-    committed figures untouched and returns None."""
+    committed figures untouched and returns None. A ``name`` without an extension is saved as PNG."""
     if profile != "full":
         return None
     path = figures_dir() / name
+    if not path.suffix:
+        path = path.with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=150, bbox_inches="tight")
