@@ -4,10 +4,12 @@
     .venv/bin/python benchmarks/her_push_speed.py --costs-only # only the per-step cost split (about a minute)
 
 Both recipes (``rlcourse.recipes``) train SAC+HER through the course's contract on the same machine at the same
-time, one process and one torch thread each, with a deterministic evaluation of 20 episodes every 10k steps.
-Minutes are the runs' own wall-clock (evaluations included, identical for both). Writes
+time, one process and one torch thread each, with a deterministic evaluation of 20 episodes every 10k steps. A run
+ends at its first evaluation at or above ``--stop-at`` (0.9) or at its budget (the origin's 2M steps, our 300k),
+then gets the usual 100-episode evaluation. Minutes are the runs' own wall-clock (evaluations included, identical
+for both). Writes
 ``benchmarks/results/her_push_speed.json`` (schema ``benchmark``) and ``her_push_speed.png``; the run folders go to
-``benchmarks/results/runs/`` (git-ignored). Not part of ``make test``: it takes about an hour on a 2-core CPU.
+``benchmarks/results/runs/`` (git-ignored). Not part of ``make test``: it takes one to two hours on a 2-core CPU.
 Interrupted runs resume when the command is repeated.
 """
 
@@ -34,10 +36,11 @@ THRESHOLDS = (0.5, 0.9)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--origin-steps", type=int, default=1_000_000, help="budget of the origin recipe")
+    p.add_argument("--origin-steps", type=int, default=2_000_000, help="budget of the origin recipe")
     p.add_argument("--fast-steps", type=int, default=300_000, help="budget of the fast recipe")
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--stop-at", type=float, default=0.9, help="end a run at this evaluation success (0 = never)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time (2 = side by side)")
     p.add_argument("--costs-only", action="store_true", help="measure the per-step costs and stop")
     p.add_argument("--fill-steps", type=int, default=5000, help="random transitions collected before timing costs")
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     budgets = {"origin": args.origin_steps, "fast": args.fast_steps}
     common = dict(out_dir=str(out / "runs"), eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                  final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False)
+                  final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
+                  stop_at_success=args.stop_at)
     cfgs = {name: recipes.recipe_config(name, ENV, args.seed, steps, run_id=f"{name}_{ENV}_seed{args.seed}", **common)
             for name, steps in budgets.items()}
     print(f"[{time.strftime('%H:%M:%S')}] measuring per-step costs ...", flush=True)
@@ -102,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"schema": "rlcourse.benchmark/1", "name": NAME, "created_utc": utc_now(), "command": command_line(),
            "hardware": hardware(), "versions": versions(), "git": git_info(),
            "recipes": {name: {**recipes.recipe(name), "total_steps": budgets[name]} for name in budgets},
+           "protocol": {"env_id": ENV, "seed": args.seed, "eval_every": args.eval_every,
+                        "eval_episodes": args.eval_episodes, "stop_at_success": args.stop_at,
+                        "final_eval_episodes": 100, "jobs": args.jobs, "torch_threads": 1},
            "costs": costs}
     if args.costs_only:
         doc.update(results=[{"recipe": c["recipe"], "run_id": None} for c in costs], ratios={})

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="parent folder of the run (default: checkpoints/)")
     t.add_argument("--eval-episodes", type=_int, default=100, help="episodes in eval.json (0 = skip)")
     t.add_argument("--eval-every", type=_int, default=0, help="steps between evaluations in the curve (0 = none)")
+    t.add_argument("--stop-at-success", type=float, default=0.0,
+                   help="end at the first evaluation (--eval-every) with at least this success rate (0 = never)")
     t.add_argument("--checkpoint-every", type=_int, default=0, help="steps between resume checkpoints (0 = 10 per run)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -145,7 +147,7 @@ def _train(args: argparse.Namespace) -> int:
         out_dir=str(args.out or checkpoints_dir()), device=args.device, checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every, final_eval_episodes=args.eval_episodes, overwrite=args.overwrite,
         progress=not args.no_progress, command=command_line(), normalize_obs=args.normalize_obs,
-        torch_threads=args.torch_threads,
+        torch_threads=args.torch_threads, stop_at_success=args.stop_at_success,
     )
     run = train(cfg)
     agg = run.eval["aggregate"] if run.eval else None

@@ -105,6 +105,7 @@ class TrainConfig:
     curve_points: int = 100  # rows in curve.json
     eval_every: int = 0  # steps between deterministic evaluations recorded in the curve; 0 = none
     eval_episodes: int = 10  # episodes per in-training evaluation
+    stop_at_success: float = 0.0  # end early at the first in-training evaluation with at least this success; 0 = never
     final_eval_episodes: int = 100  # episodes in eval.json; 0 = do not evaluate
     eval_seed: int = 1000
     overwrite: bool = False
@@ -123,6 +124,7 @@ class TrainConfig:
         keys = ("algo", "env_id", "seed", "total_steps", "n_envs", "her", "her_kwargs", "hyperparameters")
         keys += ("diagnostics",) if self.diagnostics else ()  # the curve's columns depend on it
         keys += ("normalize_obs",) if self.normalize_obs else ()
+        keys += ("stop_at_success", "eval_every", "eval_episodes", "eval_seed") if self.stop_at_success else ()
         blob = json.dumps({k: _jsonable(getattr(self, k)) for k in keys}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -150,6 +152,10 @@ def validate_config(cfg: TrainConfig) -> None:
     for name in ("total_steps", "n_envs"):
         if int(getattr(cfg, name)) < 1:
             raise RLCourseError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
+    if not 0.0 <= float(cfg.stop_at_success) <= 1.0:
+        raise RLCourseError(f"stop_at_success is a success rate in [0, 1] (0 = never stop early), got {cfg.stop_at_success!r}")
+    if cfg.stop_at_success and cfg.eval_every < 1:
+        raise RLCourseError("stop_at_success needs in-training evaluations: set eval_every (steps between them)")
     if int(cfg.torch_threads) < 0:
         raise RLCourseError(f"torch_threads must be 0 (PyTorch's default) or positive, got {cfg.torch_threads!r}")
     if cfg.her and cfg.algo not in OFF_POLICY:
@@ -266,6 +272,7 @@ class _ContractCallback:
 
             def _on_step(self) -> bool:
                 n = self.num_timesteps
+                stop = False
                 if self.next_eval is not None and n >= self.next_eval:
                     agg = summarize(evaluate(policy_of(self.model), cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
                     self.pending_eval = (agg["success_rate"], agg["return_mean"])
@@ -273,17 +280,18 @@ class _ContractCallback:
                     self.logger.record("eval/return_mean", agg["return_mean"])
                     while self.next_eval <= n:
                         self.next_eval += cfg.eval_every
-                if n >= self.next_row or (n >= total and self.rows_at_total == 0):
+                    stop = bool(cfg.stop_at_success) and agg["success_rate"] >= cfg.stop_at_success
+                if stop or n >= self.next_row or (n >= total and self.rows_at_total == 0):
                     # a row every record_every steps, plus one when the requested total is reached (PPO may
                     # overshoot it to finish a rollout; the rows then continue at the same spacing)
                     self.add_row()
                     self.rows_at_total += n >= total
                     while self.next_row <= n:
                         self.next_row += record_every
-                if n >= self.next_ckpt and n < total:
+                if n >= self.next_ckpt and n < total and not stop:
                     self.save_resume()
                     self.next_ckpt += ckpt_every
-                return True
+                return not stop  # False ends model.learn
 
             def add_row(self) -> None:
                 import numpy as np
@@ -558,13 +566,28 @@ def _train_in_worker(cfg: TrainConfig) -> str:
     return str(train(cfg).path)
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker as soon as the process that started it is gone (killed, crashed),
+    instead of training on as an orphan. The run resumes from its last checkpoint next time."""
+    import os
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = True) -> list[Run]:
     """Train several runs, ``jobs`` at a time in separate processes (each run keeps its own ``torch_threads``).
 
     Every config is validated before anything starts. With ``skip_existing`` a run whose folder is already complete
     is loaded instead of retrained; an interrupted one resumes. Returns the runs in the order of ``configs``.
     The workers are started with "spawn", which re-imports the calling script: in a script, call this under
-    ``if __name__ == "__main__":`` (notebooks need nothing)."""
+    ``if __name__ == "__main__":`` (notebooks need nothing). An interrupt or a failed run stops every worker, and
+    workers exit on their own if this process is killed; the unfinished runs resume when called again."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -580,6 +603,16 @@ def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = 
         for cfg in todo:
             train(cfg)
     elif todo:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        import os
+
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
+        try:
             list(pool.map(_train_in_worker, todo))
+        except BaseException:  # a failed run, or an interrupt (Ctrl-C, a notebook's stop button): stop the others too
+            for proc in list((pool._processes or {}).values()):
+                proc.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return [load_run(Path(c.out_dir) / i) for c, i in zip(configs, ids)]

@@ -200,3 +200,90 @@ def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
     with pytest.raises(RLCourseError, match="unknown hyperparameter"):
         train_many([TrainConfig(seed=5, **{**base, "hyperparameters": {"nope": 1}})])
     assert not (tmp_path / "sac_FetchReach-v4_seed5").exists()
+
+
+TRAIN_MANY_SCRIPT = """
+import sys
+from rlcourse.train import TrainConfig, train_many
+
+if __name__ == "__main__":
+    cfgs = [TrainConfig(algo="fastsac", env_id="FetchReach-v4", seed=s, total_steps=10_000_000, her=True,
+                        torch_threads=1, out_dir=sys.argv[1], tensorboard=False, progress=False) for s in (0, 1)]
+    train_many(cfgs, jobs=2)
+"""
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The multiprocessing workers (spawned children) of process ``pid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["parent-killed", "parent-interrupted"])
+def test_train_many_workers_do_not_outlive_their_parent(tmp_path, how):
+    """Killing or interrupting the process that called train_many ends its workers too (no orphans training on)."""
+    script = tmp_path / "many.py"
+    script.write_text(TRAIN_MANY_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while len(_workers_of(proc.pid)) < 2 or len(list((tmp_path / "runs").glob("*.partial"))) < 2:
+            assert time.time() < deadline and proc.poll() is None, "the workers did not start"
+            time.sleep(0.2)
+        workers = _workers_of(proc.pid)
+        os.kill(proc.pid, how)  # the parent only, not its process group
+        proc.wait(timeout=60)
+        deadline = time.time() + 60
+        while any(_alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "train_many workers outlived their parent"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+
+
+@pytest.mark.parametrize("algo", ["sac", "fastsac"])
+def test_stop_at_success_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path, monkeypatch, algo):
+    import rlcourse.evaluate as ev
+    from rlcourse.runs import curve_table
+
+    real, calls = ev.summarize, []
+
+    def scripted(episodes):  # the first in-training evaluation fails, every later one succeeds
+        calls.append(1)
+        return {**real(episodes), "success_rate": 0.0 if len(calls) == 1 else 1.0}
+
+    monkeypatch.setattr(ev, "summarize", scripted)
+    cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", her=True, total_steps=5000, eval_every=500, eval_episodes=1,
+                      stop_at_success=0.9, hyperparameters={"learning_starts": 200}, torch_threads=1,
+                      out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False)
+    run = train(cfg)
+    assert run.meta["steps_done"] == 1000  # the second evaluation, not the first and not the budget
+    curve = curve_table(run.curve)
+    assert curve["timesteps"][-1] == 1000 and curve["eval_success_rate"][-1] == 1.0
+    assert run.eval is not None  # the final evaluation still runs
+
+
+def test_stop_at_success_is_validated():
+    base = dict(algo="sac", env_id="FetchReach-v4")
+    with pytest.raises(RLCourseError, match=r"\[0, 1\]"):
+        validate_config(TrainConfig(stop_at_success=1.5, eval_every=100, **base))
+    with pytest.raises(RLCourseError, match="eval_every"):
+        validate_config(TrainConfig(stop_at_success=0.9, **base))
+    assert TrainConfig(stop_at_success=0.9, eval_every=100, **base).identity() != TrainConfig(**base).identity()
