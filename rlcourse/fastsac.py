@@ -385,14 +385,15 @@ def train_run(cfg: Any) -> Any:
                     last_diag = {**agent.update(batch), "batch": batch}
                     updates += 1
                     debt -= 1.0
-            stop = False
+            stop = evaluated = False
             if next_eval is not None and steps >= next_eval:
+                evaluated = True
                 agg = summarize(evaluate(agent, cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
                 pending_eval = (agg["success_rate"], agg["return_mean"])
                 while next_eval <= steps:
                     next_eval += cfg.eval_every
                 stop = bool(cfg.stop_at_success) and agg["success_rate"] >= cfg.stop_at_success
-            if stop or steps >= next_row or steps >= cfg.total_steps:
+            if evaluated or steps >= next_row or steps >= cfg.total_steps:  # a row at every evaluation, too
                 wall = wall0 + time.perf_counter() - t0
                 row = [steps, round(wall, 3),
                        float(np.mean([x[0] for x in recent])) if recent else None, float(T) if recent else None,

@@ -272,8 +272,9 @@ class _ContractCallback:
 
             def _on_step(self) -> bool:
                 n = self.num_timesteps
-                stop = False
+                stop = evaluated = False
                 if self.next_eval is not None and n >= self.next_eval:
+                    evaluated = True
                     agg = summarize(evaluate(policy_of(self.model), cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
                     self.pending_eval = (agg["success_rate"], agg["return_mean"])
                     self.logger.record("eval/success_rate", agg["success_rate"])
@@ -281,9 +282,9 @@ class _ContractCallback:
                     while self.next_eval <= n:
                         self.next_eval += cfg.eval_every
                     stop = bool(cfg.stop_at_success) and agg["success_rate"] >= cfg.stop_at_success
-                if stop or n >= self.next_row or (n >= total and self.rows_at_total == 0):
-                    # a row every record_every steps, plus one when the requested total is reached (PPO may
-                    # overshoot it to finish a rollout; the rows then continue at the same spacing)
+                if evaluated or n >= self.next_row or (n >= total and self.rows_at_total == 0):
+                    # a row every record_every steps and at every evaluation, plus one when the requested total is
+                    # reached (PPO may overshoot it to finish a rollout; the rows then continue at the same spacing)
                     self.add_row()
                     self.rows_at_total += n >= total
                     while self.next_row <= n:

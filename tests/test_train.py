@@ -287,3 +287,17 @@ def test_stop_at_success_is_validated():
     with pytest.raises(RLCourseError, match="eval_every"):
         validate_config(TrainConfig(stop_at_success=0.9, **base))
     assert TrainConfig(stop_at_success=0.9, eval_every=100, **base).identity() != TrainConfig(**base).identity()
+
+
+@pytest.mark.parametrize("algo", ["sac", "fastsac"])
+def test_every_evaluation_gets_its_own_curve_row(tmp_path, algo):
+    """Evaluations that fall between the regular rows are recorded at their own step, none is dropped."""
+    from rlcourse.runs import curve_table
+
+    cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", total_steps=1000, curve_points=3, eval_every=250,
+                      eval_episodes=1, hyperparameters={"learning_starts": 900}, torch_threads=1,
+                      out_dir=str(tmp_path), final_eval_episodes=0, tensorboard=False)
+    curve = curve_table(train(cfg).curve)
+    evaluated = [t for t, s in zip(curve["timesteps"], curve["eval_success_rate"]) if s is not None]
+    assert evaluated == [250, 500, 750, 1000]
+    assert {333, 666, 999} <= set(curve["timesteps"])  # the regular rows are still there
