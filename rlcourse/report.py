@@ -92,13 +92,23 @@ def load_benchmark(name: str) -> dict[str, Any]:
     raise RLCourseError(f"no benchmark results {name!r} in {folder}; run benchmarks/{name}.py")
 
 
+def format_number(v: float, digits: int = 3) -> str:
+    """``digits`` significant digits, except that numbers too large for them are written out in full with
+    thousands separators (200,000 rather than 2e+05)."""
+    v = float(v)
+    if np.isfinite(v) and abs(v) >= 10**digits:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
 def comparison_table(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = tuple(METRICS),
                      digits: int = 3) -> list[dict[str, Any]]:
     """A wide table (one row per metric, one column per group) of ``mean [lo, hi]`` strings."""
     rows: dict[str, dict[str, Any]] = {}
     for r in seed_summary(groups, metrics):
         row = rows.setdefault(r["metric"], {"metric": r["metric"]})
-        row[r["group"]] = f"{r['mean']:.{digits}g} [{r['ci95_lo']:.{digits}g}, {r['ci95_hi']:.{digits}g}]"
+        row[r["group"]] = (f"{format_number(r['mean'], digits)} "
+                           f"[{format_number(r['ci95_lo'], digits)}, {format_number(r['ci95_hi'], digits)}]")
     return list(rows.values())
 
 
@@ -134,7 +144,7 @@ def curve_band(runs: Sequence[Run], y: str = "success_rate", x: str = "timesteps
     return {"x": grid, "mean": mean, "lo": lo, "hi": hi, "per_run": ys}
 
 
-def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> dict[str, float] | None:
+def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> dict[str, int | float] | None:
     """The first curve row where column ``y`` reaches ``threshold``: ``{"timesteps", "wall_s"}``, or None if never.
 
     With ``y="eval_success_rate"`` this is the first in-training deterministic evaluation at or above the
@@ -146,24 +156,27 @@ def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> 
         raise RLCourseError(f"run {run.run_id} has no curve column {y!r}; it has {', '.join(t)}")
     for steps, wall, value in zip(t["timesteps"], t["wall_s"], t[y]):
         if value is not None and value >= threshold:
-            return {"timesteps": float(steps), "wall_s": float(wall)}
+            return {"timesteps": int(steps), "wall_s": float(wall)}
     return None
 
 
 def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x: str = "timesteps",
-                ax: Any = None, ylabel: str | None = None, xlabel: str | None = None):
-    """Learning curves: the mean across seeds as a line, the 95% t band shaded, each seed as a thin line."""
+                ax: Any = None, ylabel: str | None = None, xlabel: str | None = None, band: bool = True):
+    """Learning curves: the mean across seeds as a line, the 95% t band shaded (``band``), each seed as a thin line.
+
+    With two or three seeds the t band is very wide (t = 12.7 for two); ``band=False`` leaves it out."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.5))
     for i, (label, runs) in enumerate(groups.items()):
-        band = curve_band(runs, y=y, x=x)
+        curves = curve_band(runs, y=y, x=x)
         colour = f"C{i}"
-        for ys in band["per_run"]:
-            ax.plot(band["x"], ys, color=colour, lw=0.6, alpha=0.35)
-        ax.plot(band["x"], band["mean"], color=colour, lw=2, label=f"{label} (n={len(runs)})")
-        ax.fill_between(band["x"], band["lo"], band["hi"], color=colour, alpha=0.2, lw=0)
+        for ys in curves["per_run"]:
+            ax.plot(curves["x"], ys, color=colour, lw=0.6 if band else 1.0, alpha=0.35 if band else 0.5)
+        ax.plot(curves["x"], curves["mean"], color=colour, lw=2, label=f"{label} (n={len(runs)})")
+        if band:
+            ax.fill_between(curves["x"], curves["lo"], curves["hi"], color=colour, alpha=0.2, lw=0)
     ax.set_xlabel(xlabel or {"timesteps": "environment steps", "wall_s": "wall-clock (s)"}.get(x, x))
     ax.set_ylabel(ylabel or y.replace("_", " "))
     if y.endswith("success_rate"):
@@ -196,7 +209,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
 
     def fmt(v: Any) -> str:
         if isinstance(v, (float, np.floating)):
-            return f"{float(v):.{digits}g}"
+            return format_number(v, digits)
         if isinstance(v, (list, tuple, np.ndarray)):
             return "[" + ", ".join(fmt(x) for x in v) + "]"
         return "—" if v is None else str(v).replace("|", "\\|")  # a bare | would split the cell

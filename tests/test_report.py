@@ -56,7 +56,8 @@ def test_plot_and_save_only_in_full_profile(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     runs = [fake_run(f"r{i}", 1, [[0, 0.0], [10, 0.5 + 0.1 * i], [20, 1.0]]) for i in range(3)]
     ax = report.plot_curves({"A": runs})
-    assert len(ax.lines) == 4  # three seeds and the mean
+    assert len(ax.lines) == 4 and len(ax.collections) == 1  # three seeds, the mean and the band
+    assert len(report.plot_curves({"A": runs}, band=False).collections) == 0
     monkeypatch.setenv("RLCOURSE_ROOT", str(tmp_path))
     assert report.save_figure(ax.figure, "x.png", profile="quick") is None
     path = report.save_figure(ax.figure, "x.png", profile="full")
@@ -105,3 +106,9 @@ def test_write_comparison_is_schema_checked_and_reads_back(tmp_path):
     back = read_json(tmp_path / "c.json", "comparison")
     assert back["groups"] == {"A": ["r0", "r1"]} and back["rows"][0]["mean"] == pytest.approx(0.9)
     assert doc["rows"] == back["rows"]
+
+
+def test_format_number_writes_large_numbers_out():
+    assert report.format_number(200_000.0) == "200,000" and report.format_number(1049.6) == "1,050"
+    assert report.format_number(0.98765) == "0.988" and report.format_number(-12.34) == "-12.3"
+    assert report.format_number(float("nan")) == "nan" and report.format_number(999.0) == "999"
