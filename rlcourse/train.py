@@ -563,13 +563,9 @@ def _train(cfg: TrainConfig) -> Run:
     return load_run(final)
 
 
-def _train_in_worker(cfg: TrainConfig) -> str:
-    return str(train(cfg).path)
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker as soon as the process that started it is gone (killed, crashed),
-    instead of training on as an orphan. The run resumes from its last checkpoint next time."""
+def _train_in_worker(cfg: TrainConfig, parent_pid: int, report: Any) -> None:
+    """A spawned worker of :func:`train_many`: train one run, send back a one-line error if it fails, and end
+    early (the run resumes next time) if the process that started it disappears."""
     import os
     import threading
 
@@ -579,6 +575,17 @@ def _exit_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    try:
+        train(cfg)
+    except BaseException as exc:
+        if not isinstance(exc, (RLCourseError, KeyboardInterrupt)):
+            import traceback
+
+            traceback.print_exc()  # an unexpected error: the whole story goes to the worker's stderr
+        report.send(f"{type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None
+    finally:
+        report.close()
 
 
 def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = True) -> list[Run]:
@@ -589,9 +596,6 @@ def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = 
     The workers are started with "spawn", which re-imports the calling script: in a script, call this under
     ``if __name__ == "__main__":`` (notebooks need nothing). An interrupt or a failed run stops every worker, and
     workers exit on their own if this process is killed; the unfinished runs resume when called again."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     ids = [cfg.resolved_run_id() for cfg in configs]
     if len(set(ids)) != len(ids):
         raise RLCourseError(f"train_many got the same run id twice: {sorted(i for i in ids if ids.count(i) > 1)}")
@@ -604,16 +608,44 @@ def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = 
         for cfg in todo:
             train(cfg)
     elif todo:
-        import os
-
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_exit_with_parent,
-                                   initargs=(os.getpid(),))
-        try:
-            list(pool.map(_train_in_worker, todo))
-        except BaseException:  # a failed run, or an interrupt (Ctrl-C, a notebook's stop button): stop the others too
-            for proc in list((pool._processes or {}).values()):
-                proc.terminate()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        _run_workers(todo, jobs)
     return [load_run(Path(c.out_dir) / i) for c, i in zip(configs, ids)]
+
+
+def _run_workers(todo: list[TrainConfig], jobs: int) -> None:
+    """Train ``todo`` in spawned processes, ``jobs`` at a time. Whatever ends this early (a failed run, Ctrl-C, a
+    notebook's stop button) terminates the workers still running before it propagates."""
+    import os
+    from multiprocessing import get_context
+    from multiprocessing.connection import wait
+
+    ctx = get_context("spawn")
+    pending, running = list(todo), {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                cfg = pending.pop(0)
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_train_in_worker, args=(cfg, os.getpid(), writer),
+                                   name=f"train {cfg.resolved_run_id()}")
+                proc.start()
+                writer.close()  # the worker holds the only writing end
+                running[proc] = (cfg, reader)
+            wait([proc.sentinel for proc in running], timeout=1.0)
+            for proc in [p for p in running if p.exitcode is not None]:
+                cfg, reader = running.pop(proc)
+                message = None
+                if proc.exitcode != 0 and reader.poll():
+                    try:
+                        message = reader.recv()
+                    except EOFError:
+                        pass
+                reader.close()
+                if proc.exitcode != 0:
+                    raise RLCourseError(f"run {cfg.resolved_run_id()} failed: "
+                                        f"{message or f'its worker exited with code {proc.exitcode}'}")
+    finally:
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            proc.join()

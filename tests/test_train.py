@@ -200,6 +200,10 @@ def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
     with pytest.raises(RLCourseError, match="unknown hyperparameter"):
         train_many([TrainConfig(seed=5, **{**base, "hyperparameters": {"nope": 1}})])
     assert not (tmp_path / "sac_FetchReach-v4_seed5").exists()
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("")  # training into it fails inside the worker, after validation
+    with pytest.raises(RLCourseError, match=r"run sac_FetchReach-v4_seed7 failed: \w+Error"):
+        train_many([TrainConfig(seed=6, **base), TrainConfig(seed=7, **{**base, "out_dir": str(blocked)})], jobs=2)
 
 
 TRAIN_MANY_SCRIPT = """
