@@ -207,10 +207,13 @@ def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
 
 
 TRAIN_MANY_SCRIPT = """
+import signal
 import sys
 from rlcourse.train import TrainConfig, train_many
 
 if __name__ == "__main__":
+    # a background job (make in CI, nohup ... &) inherits SIGINT ignored; an interactive Ctrl-C does not
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     cfgs = [TrainConfig(algo="fastsac", env_id="FetchReach-v4", seed=s, total_steps=10_000_000, her=True,
                         torch_threads=1, out_dir=sys.argv[1], tensorboard=False, progress=False) for s in (0, 1)]
     train_many(cfgs, jobs=2)
