@@ -72,11 +72,10 @@ def plot(runs: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for name, run in runs.items():
-        label = f"{name} ({run.meta['steps_per_s']:.0f} steps/s)"
-        report.plot_curves({label: [run]}, y="eval_success_rate", ax=axes[0], ylabel="deterministic success")
-        report.plot_curves({label: [run]}, y="eval_success_rate", x="wall_s", ax=axes[1],
-                           ylabel="deterministic success", xlabel="wall-clock (s)")
+    groups = {f"{name} ({run.meta['steps_per_s']:.0f} steps/s)": [run] for name, run in runs.items()}
+    report.plot_curves(groups, y="eval_success_rate", ax=axes[0], ylabel="deterministic success")
+    report.plot_curves(groups, y="eval_success_rate", x="wall_s", ax=axes[1], ylabel="deterministic success",
+                       xlabel="wall-clock (s)")
     for ax in axes:
         for thr in THRESHOLDS:
             ax.axhline(thr, color="k", lw=0.6, ls=":")

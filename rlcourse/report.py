@@ -208,7 +208,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
     cols = list(columns or rows[0].keys())
 
     def fmt(v: Any) -> str:
-        if isinstance(v, (float, np.floating)):
+        if isinstance(v, (float, np.floating)) or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                    and abs(v) >= 10**digits):
             return format_number(v, digits)
         if isinstance(v, (list, tuple, np.ndarray)):
             return "[" + ", ".join(fmt(x) for x in v) + "]"

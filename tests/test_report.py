@@ -112,3 +112,5 @@ def test_format_number_writes_large_numbers_out():
     assert report.format_number(200_000.0) == "200,000" and report.format_number(1049.6) == "1,050"
     assert report.format_number(0.98765) == "0.988" and report.format_number(-12.34) == "-12.3"
     assert report.format_number(float("nan")) == "nan" and report.format_number(999.0) == "999"
+    table = report.markdown_table([{"steps": 2_000_000, "seed": 3, "ok": True, "rate": 0.5}], digits=3)
+    assert table.splitlines()[-1] == "| 2,000,000 | 3 | True | 0.5 |"
