@@ -50,8 +50,10 @@ book: $(STAMP) ## execute the chapters (quick profile) and build the HTML book i
 	@echo ""
 	@echo "The book is ready: open file://$(CURDIR)/_build/html/index.html"
 
+# Extra options for `make lab`, e.g. LAB_ARGS="--no-browser --port=8899" (tests/test_lab.py starts it this way).
+LAB_ARGS ?=
 lab: $(STAMP) ## start JupyterLab (token authentication stays on; open the URL it prints)
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) --ServerApp.root_dir=$(CURDIR)
+	$(BIN)/jupyter lab --ServerApp.root_dir='$(subst ','\'',$(CURDIR))' $(LAB_ARGS)
 
 run: $(STAMP) ## execute CHAPTER in PROFILE headless, e.g. make run CHAPTER=ch01 PROFILE=full
 	$(BIN)/rlcourse run $(CHAPTER) --profile $(PROFILE)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/her_push_speed.py              # both recipes side by side, then JSON + plot
     .venv/bin/python benchmarks/her_push_speed.py --costs-only # only the per-step cost split (about a minute)
 
-Both recipes (``rlcourse.recipes``) train SAC+HER through the course's contract on the same machine at the same
+Both recipes (``rlcourse.training.recipes``) train SAC+HER through the course's contract on the same machine at the same
 time, one process and one torch thread each, with a deterministic evaluation of 20 episodes every 10k steps. A run
 ends at its first evaluation at or above ``--stop-at`` (0.9) or at its budget (the origin's 2M steps, our 300k),
 then gets the usual 100-episode evaluation. Minutes are the runs' own wall-clock (evaluations included, identical
@@ -20,13 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from rlcourse import recipes, report
-from rlcourse.errors import RLCourseError
-from rlcourse.paths import project_root
-from rlcourse.provenance import command_line, git_info, hardware, utc_now, versions
-from rlcourse.runs import write_json
-from rlcourse.throughput import measure_costs
-from rlcourse.train import train_many
+from rlcourse.training import recipes
+from rlcourse.analysis import report
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.paths import project_root
+from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
+from rlcourse.contract.runs import write_json
+from rlcourse.analysis.throughput import measure_costs
+from rlcourse.training.train import train_many
 
 NAME = "her_push_speed"
 ENV = "FetchPush-v4"

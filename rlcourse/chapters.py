@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RLCourseError
-from .paths import project_root
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.paths import project_root
 
 PROFILES = ("quick", "full")
 
@@ -126,7 +126,7 @@ CHAPTERS: dict[str, Chapter] = {
         ),
         Chapter(
             "ch04", "HER on sparse Reach and Push", "4", "ch04_her_sparse_reach_push.ipynb",
-            # Both profiles use rlcourse.recipes.RECIPES["fast"] (see benchmarks/her_push_speed.py).
+            # Both profiles use rlcourse.training.recipes.RECIPES["fast"] (see benchmarks/her_push_speed.py).
             # quick: the labs, and one SAC+HER run on sparse Reach; Push is read from the committed runs.
             # full: Reach and Push, with and without HER, 3 seeds each, and Push with k = 2 and k = 8 relabelled
             #   goals ("ablation"); under two hours with two runs at a time on a 2-core CPU, one torch thread each.

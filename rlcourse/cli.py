@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,11 +31,27 @@ def parse_value(text: str) -> Any:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
         return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         if text and (text[0] in "[{(" or text[-1] in "]})"):
             raise RLCourseError(f"malformed value {text!r}: not a valid Python literal") from None
         return text
+    _check_finite_value(value, text)
+    return value
+
+
+def _check_finite_value(value: Any, text: str) -> None:
+    """Refuse NaN and infinity anywhere in a parsed value (``1e999`` parses as infinity)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RLCourseError(f"value {text!r} is not a finite number")
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _check_finite_value(v, text)
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_finite_value(v, text)
 
 
 def parse_assignments(items: list[str] | None, what: str = "--hp") -> dict[str, Any]:
@@ -63,10 +79,51 @@ def _positive_int(text: str) -> int:
 
 
 def _int(text: str) -> int:
+    """A non-negative integer (seeds, step counts where 0 means "none")."""
     try:
-        return int(text.replace("_", ""))
+        v = int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return v
+
+
+def _rate(text: str) -> float:
+    """A finite number in [0, 1]."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number in [0, 1]")
+    return v
+
+
+def _add_spec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wrap", action="append", metavar="NAME:K=V,...", default=None,
+                   help="add a named wrapper to the environment, innermost first, e.g. obs_noise:sigma=0.01 "
+                        "(repeatable; see rlcourse.envs.wrappers)")
+    p.add_argument("--env-spec", default=None, metavar="FILE",
+                   help="a JSON environment spec (id, kwargs, wrappers); --wrap adds to it")
+
+
+def _spec_from_args(args: argparse.Namespace, default_id: str | None) -> Any:
+    """The environment spec given by --env-spec / --env / --wrap (None when none of them was given)."""
+    from rlcourse.envs.spec import EnvSpec, load_spec_file, parse_wrap
+
+    if args.env_spec:
+        spec = load_spec_file(args.env_spec)
+        if args.env_id and args.env_id != spec.id:
+            raise RLCourseError(f"--env {args.env_id} contradicts the spec file's id {spec.id}")
+    elif args.env_id or default_id:
+        spec = EnvSpec(id=args.env_id or default_id)
+    else:
+        return None
+    wraps = [parse_wrap(w) for w in args.wrap or []]
+    return spec.with_wrappers(*wraps).validate() if wraps else spec.validate()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,12 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a policy through the experiment contract")
-    t.add_argument("--algo", required=True, help="ppo, sac, td3 (stable-baselines3) or fastsac (rlcourse.fastsac)")
-    t.add_argument("--env", required=True, dest="env_id", help="a Fetch environment id, e.g. FetchReachDense-v4")
+    t.add_argument("--recipe", default=None, help="a named recipe (rlcourse.training.recipes): algorithm, "
+                   "environments, HER and hyperparameters; other options override it")
+    t.add_argument("--algo", default=None, help="ppo, sac, td3 (stable-baselines3) or fastsac (rlcourse.algos.fastsac)")
+    t.add_argument("--env", default=None, dest="env_id", help="a Fetch environment id, e.g. FetchReachDense-v4")
+    _add_spec_options(t)
     t.add_argument("--seed", type=_int, default=0)
     t.add_argument("--total-steps", type=_positive_int, default=10_000)
-    t.add_argument("--n-envs", type=_positive_int, default=1)
-    t.add_argument("--her", action="store_true", help="hindsight experience replay (sac/td3 only)")
+    t.add_argument("--n-envs", type=_positive_int, default=None, help="parallel environments (default 1, or the recipe's)")
+    t.add_argument("--her", action="store_true", default=None, help="hindsight experience replay (off-policy only)")
+    t.add_argument("--no-her", action="store_false", dest="her", help="with --recipe: drop the relabelling")
     t.add_argument("--her-goals", type=_positive_int, default=None, help="relabelled goals per transition (k)")
     t.add_argument("--her-strategy", choices=["future", "final", "episode"], default=None)
     t.add_argument("--hp", action="append", metavar="NAME=VALUE", help="any SB3 constructor argument (repeatable)")
@@ -89,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="parent folder of the run (default: checkpoints/)")
     t.add_argument("--eval-episodes", type=_int, default=100, help="episodes in eval.json (0 = skip)")
     t.add_argument("--eval-every", type=_int, default=0, help="steps between evaluations in the curve (0 = none)")
-    t.add_argument("--stop-at-success", type=float, default=0.0,
+    t.add_argument("--curve-eval-episodes", type=_positive_int, default=10, help="episodes per evaluation in the curve")
+    t.add_argument("--stop-at-success", type=_rate, default=0.0,
                    help="end at the first evaluation (--eval-every) with at least this success rate (0 = never)")
     t.add_argument("--checkpoint-every", type=_int, default=0, help="steps between resume checkpoints (0 = 10 per run)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -98,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a run folder (or 'random') and write eval.json")
     e.add_argument("run", help="a run folder or its model.zip; 'random' for the uniform-random baseline")
-    e.add_argument("--env", dest="env_id", default=None, help="environment (default: the one it was trained on)")
+    e.add_argument("--env", dest="env_id", default=None,
+                   help="task (default: the run's own spec, without training-only wrappers such as a curriculum)")
+    _add_spec_options(e)
+    e.add_argument("--replace", action="store_true",
+                   help="replace the run's eval.json even if it was made under another protocol")
     e.add_argument("--n-episodes", type=_positive_int, default=100)
     e.add_argument("--seed", type=_int, default=None, help="seed of the first episode (default 1000)")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic mean")
@@ -123,32 +189,53 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--total-steps", type=_positive_int, default=2048)
     q.add_argument("--n-envs", type=_positive_int, default=1)
     q.add_argument("--n-episodes", type=_positive_int, default=10)
-    q.add_argument("--atol", type=float, default=1e-6)
+    q.add_argument("--atol", type=_rate, default=1e-6)
     q.add_argument("--hp", action="append", metavar="NAME=VALUE")
     q.add_argument("--out", default=None, help="also write the comparison as JSON here")
     return p
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .paths import checkpoints_dir
-    from .provenance import command_line
-    from .train import TrainConfig, train
+    from rlcourse.contract.config import TrainConfig
+    from rlcourse.core.paths import checkpoints_dir
+    from rlcourse.core.provenance import command_line
+    from rlcourse.training.recipes import recipe
+    from rlcourse.training.train import train, validate_config
 
-    her_kwargs = {}
+    base: dict[str, Any] = {"algo": None, "n_envs": 1, "her": False, "her_kwargs": {}, "hyperparameters": {}}
+    if args.recipe:
+        r = recipe(args.recipe)
+        base.update(algo=r["algo"], n_envs=r["n_envs"], her=True, her_kwargs=dict(r["her_kwargs"]),
+                    hyperparameters=dict(r["hyperparameters"]))
+        if args.algo and args.algo != r["algo"]:
+            raise RLCourseError(f"--algo {args.algo} contradicts recipe {args.recipe} (algorithm {r['algo']})")
+    algo = args.algo or base["algo"]
+    if not algo:
+        raise RLCourseError("give --algo (ppo, sac, td3, fastsac) or --recipe")
+    spec = _spec_from_args(args, None)
+    if spec is None:
+        raise RLCourseError("give --env (a Fetch task id) or --env-spec")
+    her = base["her"] if args.her is None else args.her
+    her_kwargs = dict(base["her_kwargs"]) if her else {}
     if args.her_goals is not None:
         her_kwargs["n_sampled_goal"] = args.her_goals
     if args.her_strategy is not None:
         her_kwargs["goal_selection_strategy"] = args.her_strategy
-    if her_kwargs and not args.her:
+    if (args.her_goals is not None or args.her_strategy is not None) and not her:
         raise RLCourseError("--her-goals/--her-strategy need --her")
+    hyperparameters = {**base["hyperparameters"], **parse_assignments(args.hp)}
+    if "buffer_size" in hyperparameters and args.recipe:  # never allocate more replay than the run can fill
+        hyperparameters["buffer_size"] = min(int(hyperparameters["buffer_size"]), args.total_steps)
     cfg = TrainConfig(
-        algo=args.algo, env_id=args.env_id, seed=args.seed, total_steps=args.total_steps, n_envs=args.n_envs,
-        her=args.her, her_kwargs=her_kwargs, hyperparameters=parse_assignments(args.hp), run_id=args.run_id,
-        out_dir=str(args.out or checkpoints_dir()), device=args.device, checkpoint_every=args.checkpoint_every,
-        eval_every=args.eval_every, final_eval_episodes=args.eval_episodes, overwrite=args.overwrite,
-        progress=not args.no_progress, command=command_line(), normalize_obs=args.normalize_obs,
-        torch_threads=args.torch_threads, stop_at_success=args.stop_at_success,
+        algo=algo, env_id=spec.id, env_kwargs=dict(spec.kwargs), wrappers=list(spec.wrappers), seed=args.seed,
+        total_steps=args.total_steps, n_envs=args.n_envs or base["n_envs"], her=her, her_kwargs=her_kwargs,
+        hyperparameters=hyperparameters, run_id=args.run_id, out_dir=str(args.out or checkpoints_dir()),
+        device=args.device, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        curve_eval_episodes=args.curve_eval_episodes, final_eval_episodes=args.eval_episodes,
+        overwrite=args.overwrite, progress=not args.no_progress, command=command_line(),
+        normalize_obs=args.normalize_obs, torch_threads=args.torch_threads, stop_at_success=args.stop_at_success,
     )
+    validate_config(cfg)
     run = train(cfg)
     agg = run.eval["aggregate"] if run.eval else None
     print(f"wrote {run.path} ({run.meta['steps_done']} steps, {run.meta['wall_clock_s']:.1f} s, "
@@ -161,25 +248,37 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import DEFAULT_EVAL_SEED, evaluate_run
-    from .paths import checkpoints_dir
-    from .train import random_run
+    from rlcourse.contract.config import DEFAULT_EVAL_SEED
+    from rlcourse.contract.runs import resolve_run_dir
+    from rlcourse.core.paths import checkpoints_dir
+    from rlcourse.training.evaluation import evaluate_run
+    from rlcourse.training.train import random_run
 
+    seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     if args.run == "random":
         if not args.env_id:
             raise RLCourseError("'rlcourse eval random' needs --env")
-        from .provenance import command_line
+        if args.wrap or args.env_spec:
+            raise RLCourseError("'rlcourse eval random' takes a bare --env")
+        from rlcourse.core.provenance import command_line
 
-        run = random_run(args.env_id, args.n_episodes, eval_seed=args.seed, out_dir=args.out_dir or checkpoints_dir(),
+        run = random_run(args.env_id, args.n_episodes, eval_seed=seed, out_dir=args.out_dir or checkpoints_dir(),
                          overwrite=args.overwrite, progress=not args.no_progress, command=command_line())
         doc, where = run.eval, run.path / "eval.json"
     else:
-        doc = evaluate_run(args.run, n_episodes=args.n_episodes, seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
-                           deterministic=not args.stochastic, env_id=args.env_id, out=args.out,
-                           progress=not args.no_progress)
-        from .runs import resolve_run_dir
+        folder = resolve_run_dir(args.run)
+        spec = _spec_from_args(args, None) if (args.env_id or args.env_spec or args.wrap) else None
+        if args.wrap and not (args.env_id or args.env_spec):
+            from rlcourse.training.evaluation import trained_spec
+            from rlcourse.contract.runs import read_json
+            from rlcourse.contract.writer import evaluation_spec
+            from rlcourse.envs.spec import parse_wrap
 
-        where = Path(args.out) if args.out else resolve_run_dir(args.run) / "eval.json"
+            own = evaluation_spec(trained_spec(read_json(folder / "meta.json", "meta")))
+            spec = own.with_wrappers(*[parse_wrap(w) for w in args.wrap]).validate()
+        doc = evaluate_run(folder, n_episodes=args.n_episodes, seed=seed, deterministic=not args.stochastic,
+                           spec=spec, out=args.out, replace=args.replace, progress=not args.no_progress)
+        where = Path(args.out) if args.out else folder / "eval.json"
     agg = doc["aggregate"]
     lo, hi = agg["success_ci95"]
     print(f"wrote {where}")
@@ -189,7 +288,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .notebooks import run_chapter
+    from rlcourse.notebooks import run_chapter
 
     out = run_chapter(args.chapter, args.profile, out=args.out, extra=parse_assignments(args.param, "-p"))
     print(f"executed {args.chapter} ({args.profile}) -> {out}")
@@ -197,7 +296,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _chapters(args: argparse.Namespace) -> int:
-    from .chapters import CHAPTERS
+    from rlcourse.chapters import CHAPTERS
 
     print(f"{'id':5} {'week':4} {'status':8} {'profiles':12} title")
     for c in CHAPTERS.values():
@@ -207,14 +306,15 @@ def _chapters(args: argparse.Namespace) -> int:
 
 
 def _repro(args: argparse.Namespace) -> int:
-    from .paths import scratch_dir
-    from .repro import repro_check
-    from .runs import write_json
-    from .train import TrainConfig, validate_config
+    from rlcourse.core.paths import scratch_dir
+    from rlcourse.training.repro import repro_check
+    from rlcourse.contract.runs import write_json
+    from rlcourse.contract.config import TrainConfig
+    from rlcourse.training.train import validate_config
 
     cfg = TrainConfig(algo=args.algo, env_id=args.env_id, seed=args.seed, total_steps=args.total_steps,
                       n_envs=args.n_envs, hyperparameters=parse_assignments(args.hp), progress=False)
-    validate_config(cfg)
+    validate_config(cfg, preflight=False)
     scratch_dir().mkdir(parents=True, exist_ok=True)
     result = repro_check(cfg, n_episodes=args.n_episodes, atol=args.atol, workdir=scratch_dir())
     if args.out:
@@ -233,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": _train, "eval": _eval, "run": _run, "chapters": _chapters, "repro": _repro}
     try:
         if args.cmd == "versions":
-            from .envs import configure_gl
-            from .provenance import snapshot
+            from rlcourse.envs.fetch import configure_gl
+            from rlcourse.core.provenance import snapshot
 
             snap = snapshot()
             snap["gl_backend"] = configure_gl()

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .chapters import check_profile, get
-from .errors import RLCourseError
-from .paths import project_root
+from rlcourse.chapters import check_profile, get
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.paths import project_root
 
 
 class ChapterFailed(RLCourseError):
@@ -47,6 +47,8 @@ def run_chapter(chapter_id: str, profile: str = "quick", out: str | Path | None 
     ch = get(chapter_id)
     check_profile(profile)
     nb = ch.notebook_path()
+    if "profile" in (extra or {}):
+        raise RLCourseError("set the profile with --profile (quick or full), not as a parameter")
     params = {"profile": profile, **(extra or {})}
     unknown = set(params) - parameter_names(nb)
     if unknown:

@@ -14,7 +14,7 @@ TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A complete PPO run folder on FetchReachDense-v4: 256 steps, 2 envs, 3 evaluation episodes."""
-    from rlcourse.train import TrainConfig, train
+    from rlcourse.training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs")
     return train(TrainConfig(algo="ppo", env_id="FetchReachDense-v4", seed=3, total_steps=256, n_envs=2,

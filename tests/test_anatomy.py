@@ -1,12 +1,12 @@
-"""Tests for rlcourse.anatomy: each check must pass on the real simulator and must fail when the belief is wrong."""
+"""Tests for rlcourse.labs.anatomy: each check must pass on the real simulator and must fail when the belief is wrong."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rlcourse import anatomy
-from rlcourse.anatomy import OBS_LAYOUT, Segment
+from rlcourse.labs import anatomy
+from rlcourse.labs.anatomy import OBS_LAYOUT, Segment
 from rlcourse.envs import make_env
 
 REACH, REACH_DENSE = "FetchReach-v4", "FetchReachDense-v4"

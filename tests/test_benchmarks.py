@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from rlcourse.paths import project_root
-from rlcourse.runs import Run, read_json
+from rlcourse.core.paths import project_root
+from rlcourse.contract.runs import Run, read_json
 
 
 @pytest.fixture(scope="module")

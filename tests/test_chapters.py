@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from rlcourse import chapters
-from rlcourse.errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 from rlcourse.notebooks import outputs_present, parameter_names, run_chapter
-from rlcourse.paths import project_root
+from rlcourse.core.paths import project_root
 
 ROOT = project_root()
 WRITTEN = [c for c in chapters.CHAPTERS.values() if c.written]

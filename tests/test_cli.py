@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rlcourse.cli import main, parse_assignments, parse_value
-from rlcourse.errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 BAD_INPUTS = [
     (["run", "ch99"], "unknown chapter 'ch99'"),
@@ -89,7 +89,7 @@ def test_eval_writes_a_valid_report(tiny_run, tmp_path, capsys):
     out = tmp_path / "e.json"
     assert main(["eval", str(tiny_run.path / "model.zip"), "--n-episodes", "2", "--out", str(out),
                  "--no-progress"]) == 0
-    from rlcourse.runs import read_json
+    from rlcourse.contract.runs import read_json
 
     doc = read_json(out, "eval")
     assert doc["n_episodes"] == 2 and doc["seeds"] == [1000, 1001]

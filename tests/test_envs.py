@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlcourse import envs
-from rlcourse.errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 
 def test_fetch_registry_has_the_course_tasks():
@@ -79,7 +79,7 @@ def test_no_backend_gives_instructions(monkeypatch):
 def test_save_gif_renders_a_policy_atomically(tmp_path):
     import imageio.v3 as iio
 
-    from rlcourse.evaluate import FunctionPolicy
+    from rlcourse.contract.evaluate import FunctionPolicy
 
     sweep = FunctionPolicy(lambda obs: np.array([1.0, 0.0, 0.0, 0.0]))  # the arm moves, so frames differ
     path = envs.save_gif(sweep, "FetchReach-v4", tmp_path / "a.gif", seeds=[1000], size=64, every=10, fps=5)

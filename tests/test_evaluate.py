@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from rlcourse.errors import RLCourseError
-from rlcourse.evaluate import FunctionPolicy, eval_report, evaluate, evaluate_run, summarize
-from rlcourse.runs import validate
+from rlcourse.core.errors import RLCourseError
+from rlcourse.contract.evaluate import FunctionPolicy, eval_report, evaluate, evaluate_run, summarize
+from rlcourse.contract.runs import validate
 
 
 def p_controller(obs):

@@ -1,4 +1,4 @@
-"""rlcourse.fastsac: its replay buffer against the HER lab (and through it SB3), the normaliser, the fused critics,
+"""rlcourse.algos.fastsac: its replay buffer against the HER lab (and through it SB3), the normaliser, the fused critics,
 the clipped targets, and training through the contract (run folder, re-evaluation, resume after a kill)."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from rlcourse import fastsac, her
+from rlcourse.algos import fastsac
+from rlcourse.labs import her
 from rlcourse.envs import make_env
-from rlcourse.errors import RLCourseError
-from rlcourse.train import TrainConfig, train, validate_config
+from rlcourse.core.errors import RLCourseError
+from rlcourse.training.train import TrainConfig, train, validate_config
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +132,8 @@ def test_bad_settings_are_rejected():
 
 
 def test_a_run_through_the_contract_reproduces_its_evaluation(tmp_path):
-    from rlcourse.evaluate import evaluate_run
-    from rlcourse.train import load_policy
+    from rlcourse.contract.evaluate import evaluate_run
+    from rlcourse.training.train import load_policy
 
     run = train(TrainConfig(algo="fastsac", env_id="FetchReach-v4", seed=0, total_steps=800, n_envs=2, her=True,
                             hyperparameters={"hidden": 32, "batch_size": 64, "learning_starts": 200},
@@ -165,7 +166,7 @@ def test_fastsac_resumes_after_a_kill(tmp_path):
     proc.wait()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    from rlcourse.runs import load_run
+    from rlcourse.contract.runs import load_run
 
     run = load_run(tmp_path / "killed")
     assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 3000

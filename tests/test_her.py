@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlcourse import her
+from rlcourse.labs import her
 from rlcourse.envs import make_env
-from rlcourse.errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 
 @pytest.fixture(scope="module")

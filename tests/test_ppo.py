@@ -1,4 +1,4 @@
-"""Tests for rlcourse.ppo: every piece of PPO from scratch, its bridge to stable-baselines3, and checks that fail when
+"""Tests for rlcourse.labs.ppo: every piece of PPO from scratch, its bridge to stable-baselines3, and checks that fail when
 the piece is wrong."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlcourse import ppo
+from rlcourse.labs import ppo
 from rlcourse.envs import make_env
 
 ENV = "FetchReachDense-v4"
@@ -283,7 +283,7 @@ def test_rollout_marks_truncations_and_bootstraps_them():
 
 
 def test_train_ppo_smoke_and_evaluation_through_the_course_loop():
-    from rlcourse.evaluate import evaluate
+    from rlcourse.contract.evaluate import evaluate
 
     cfg = ppo.PPOConfig(total_steps=256, n_envs=2, n_steps=64, n_epochs=2, batch_size=64, seed=1)
     threads = torch.get_num_threads()

@@ -1,8 +1,8 @@
 import pytest
 
-from rlcourse import recipes
-from rlcourse.errors import RLCourseError
-from rlcourse.train import validate_config
+from rlcourse.training import recipes
+from rlcourse.core.errors import RLCourseError
+from rlcourse.training.train import validate_config
 
 
 @pytest.mark.parametrize("name", list(recipes.RECIPES))

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from rlcourse import report
-from rlcourse.errors import RLCourseError
-from rlcourse.runs import Run
+from rlcourse.analysis import report
+from rlcourse.core.errors import RLCourseError
+from rlcourse.contract.runs import Run
 
 
 def fake_run(run_id, success, curve_rows, wall=10.0):
@@ -65,7 +65,7 @@ def test_plot_and_save_only_in_full_profile(tmp_path, monkeypatch):
 
 
 def test_tb_scalars_reads_what_sb3_wrote(tmp_path, monkeypatch):
-    from rlcourse.train import TrainConfig, train
+    from rlcourse.training.train import TrainConfig, train
 
     monkeypatch.setenv("RLCOURSE_ROOT", str(tmp_path))  # TensorBoard logs go to <root>/runs/tb
 
@@ -99,7 +99,7 @@ def test_first_reaching_reads_the_first_evaluation_at_the_threshold():
 
 
 def test_write_comparison_is_schema_checked_and_reads_back(tmp_path):
-    from rlcourse.runs import read_json
+    from rlcourse.contract.runs import read_json
 
     runs = [fake_run(f"r{i}", s, [[0, 0.0], [10, 1.0]]) for i, s in enumerate([1.0, 0.8])]
     doc = report.write_comparison(tmp_path / "c.json", {"A": runs}, "test", metrics=["success_rate"])

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from rlcourse.errors import RLCourseError
-from rlcourse.runs import (check_run_id, curve_table, list_runs, load_run, read_json, sha256, validate,
+from rlcourse.core.errors import RLCourseError
+from rlcourse.contract.runs import (check_run_id, curve_table, list_runs, load_run, read_json, sha256, validate,
                            write_json)
 
 

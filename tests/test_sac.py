@@ -1,4 +1,4 @@
-"""SAC from scratch (rlcourse.sac): each piece against its definition, the log-probability against
+"""SAC from scratch (rlcourse.labs.sac): each piece against its definition, the log-probability against
 stable-baselines3, and a short run that learns."""
 
 import copy
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlcourse import sac
+from rlcourse.labs import sac
 
 OBS, ACT = 10, 4
 

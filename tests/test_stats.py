@@ -3,7 +3,7 @@ import math
 import pytest
 from scipy import stats as st
 
-from rlcourse.stats import t_interval, wilson_interval
+from rlcourse.core.stats import t_interval, wilson_interval
 
 
 def test_wilson_matches_closed_form_values():

@@ -1,13 +1,13 @@
-"""Throughput against n_envs (rlcourse.throughput): a tiny measurement, the schema, the bookkeeping."""
+"""Throughput against n_envs (rlcourse.analysis.throughput): a tiny measurement, the schema, the bookkeeping."""
 
 import copy
 
 import pytest
 
-from rlcourse.errors import RLCourseError
-from rlcourse.runs import validate
-from rlcourse import throughput
-from rlcourse.throughput import default_path, load_throughput, measure_throughput
+from rlcourse.core.errors import RLCourseError
+from rlcourse.contract.runs import validate
+from rlcourse.analysis import throughput
+from rlcourse.analysis.throughput import default_path, load_throughput, measure_throughput
 
 TINY = {"learning_starts": 50, "batch_size": 32, "buffer_size": 2000, "policy_kwargs": {"net_arch": [32, 32]}}
 
@@ -38,7 +38,7 @@ def test_bad_requests_are_one_line_errors():
 
 
 def test_a_broken_document_fails_the_schema():
-    doc = {"schema": "rlcourse.throughput/1", "algo": "sac", "results": []}
+    doc = {"schema": "rlcourse.analysis.throughput/1", "algo": "sac", "results": []}
     with pytest.raises(RLCourseError, match="throughput document fails the schema"):
         validate(doc, "throughput")
 
@@ -50,7 +50,7 @@ def test_default_paths():
 
 @pytest.mark.parametrize("recipe", ["origin", "fast"])
 def test_measure_costs_splits_a_training_step(recipe):
-    from rlcourse.recipes import recipe_config
+    from rlcourse.training.recipes import recipe_config
 
     cfg = recipe_config(recipe, "FetchReach-v4", seed=0, total_steps=1000, torch_threads=1)
     if cfg.algo == "sac":

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rlcourse.errors import RLCourseError
-from rlcourse.repro import compare_reports, repro_check
-from rlcourse.train import TrainConfig, hyperparameter_defaults, random_run, train, validate_config
+from rlcourse.core.errors import RLCourseError
+from rlcourse.training.repro import compare_reports, repro_check
+from rlcourse.training.train import TrainConfig, hyperparameter_defaults, random_run, train, validate_config
 
 from .conftest import TINY_PPO
 
@@ -99,7 +99,7 @@ def test_training_resumes_after_a_kill(tmp_path):
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    from rlcourse.runs import load_run
+    from rlcourse.contract.runs import load_run
 
     run = load_run(tmp_path / "killed")
     assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 6144
@@ -127,7 +127,7 @@ def test_off_policy_runs_through_the_same_contract(tmp_path, algo, her):
     if her:
         assert hp["replay_buffer_kwargs"] == {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
     assert not list(tmp_path.glob("**/replay_buffer*.pkl"))  # replay buffers never land in a run folder
-    from rlcourse.evaluate import evaluate_run
+    from rlcourse.contract.evaluate import evaluate_run
 
     doc = evaluate_run(run.path, n_episodes=1, out=tmp_path / "again.json")  # loading a HER model needs an env
     assert doc["episodes"][0]["length"] == 50
@@ -149,9 +149,9 @@ def test_normalized_observations_travel_with_the_run(tmp_path):
     re-evaluation reproduces the run's eval.json, and a policy without them acts differently."""
     import numpy as np
 
-    from rlcourse.evaluate import NormalizedPolicy, evaluate, evaluate_run
-    from rlcourse.runs import NORMALIZER_FILE, load_run
-    from rlcourse.train import load_model, load_policy
+    from rlcourse.contract.evaluate import NormalizedPolicy, evaluate, evaluate_run
+    from rlcourse.contract.runs import NORMALIZER_FILE, load_run
+    from rlcourse.training.train import load_model, load_policy
 
     cfg = TrainConfig(algo="sac", env_id="FetchReach-v4", seed=0, total_steps=300, n_envs=2, her=True,
                       hyperparameters={"learning_starts": 100, "batch_size": 32, "buffer_size": 1000,
@@ -185,7 +185,7 @@ def test_torch_threads_is_restored_and_validated(tmp_path):
 
 
 def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
-    from rlcourse.train import train_many
+    from rlcourse.training.train import train_many
 
     base = dict(algo="sac", env_id="FetchReach-v4", total_steps=100, hyperparameters={"learning_starts": 50},
                 torch_threads=1, out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False)
@@ -209,7 +209,7 @@ def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
 TRAIN_MANY_SCRIPT = """
 import signal
 import sys
-from rlcourse.train import TrainConfig, train_many
+from rlcourse.training.train import TrainConfig, train_many
 
 if __name__ == "__main__":
     # a background job (make in CI, nohup ... &) inherits SIGINT ignored; an interactive Ctrl-C does not
@@ -267,8 +267,8 @@ def test_train_many_workers_do_not_outlive_their_parent(tmp_path, how):
 
 @pytest.mark.parametrize("algo", ["sac", "fastsac"])
 def test_stop_at_success_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path, monkeypatch, algo):
-    import rlcourse.evaluate as ev
-    from rlcourse.runs import curve_table
+    import rlcourse.contract.evaluate as ev
+    from rlcourse.contract.runs import curve_table
 
     real, calls = ev.summarize, []
 
@@ -299,7 +299,7 @@ def test_stop_at_success_is_validated():
 @pytest.mark.parametrize("algo", ["sac", "fastsac"])
 def test_every_evaluation_gets_its_own_curve_row(tmp_path, algo):
     """Evaluations that fall between the regular rows are recorded at their own step, none is dropped."""
-    from rlcourse.runs import curve_table
+    from rlcourse.contract.runs import curve_table
 
     cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", total_steps=1000, curve_points=3, eval_every=250,
                       eval_episodes=1, hyperparameters={"learning_starts": 900}, torch_threads=1,

@@ -15,7 +15,7 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from .errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 GL_BACKENDS = ("egl", "osmesa")
 _VALID_MUJOCO_GL = ("egl", "osmesa", "glfw", "disabled")
@@ -141,6 +141,15 @@ def goal_distance(achieved: Any, desired: Any) -> Any:
     import numpy as np
 
     return np.linalg.norm(np.asarray(achieved) - np.asarray(desired), axis=-1)
+
+
+def gripper_position(env: Any) -> Any:
+    """World position (x, y, z in metres) of the gripper's grip site ``robot0:grip``, read from the simulator by
+    name (works through any wrappers)."""
+    import numpy as np
+
+    base = env.unwrapped
+    return np.array(base._utils.get_site_xpos(base.model, base.data, "robot0:grip"), dtype=np.float64)
 
 
 def render_frame(env_id: str = "FetchReach-v4", seed: int = 0, width: int = 480, height: int = 480):

@@ -2,10 +2,10 @@
 
 ``"origin"`` is the recipe of the project this course grew out of: stable-baselines3 SAC with ``HerReplayBuffer``,
 8 environments, gamma 0.95, a fixed entropy coefficient of 0.05, batch 256, learning rate 3e-4, k = 4 "future"
-goals, everything else stable-baselines3's default. ``"fast"`` is :mod:`rlcourse.fastsac` (normalised inputs,
+goals, everything else stable-baselines3's default. ``"fast"`` is :mod:`rlcourse.algos.fastsac` (normalised inputs,
 clipped targets, fused twin critics) with 4 environments, 128 x 128 networks, batch 256, learning rate 1e-3,
 tau 0.05 and one gradient step per two environment steps. ``benchmarks/her_push_speed.py`` trains both on
-FetchPush-v4 side by side. :func:`recipe_config` turns a recipe into a :class:`~rlcourse.train.TrainConfig`.
+FetchPush-v4 side by side. :func:`recipe_config` turns a recipe into a :class:`~rlcourse.training.train.TrainConfig`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 HER_FUTURE_4 = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
 
@@ -26,7 +26,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                             "learning_starts": 1000, "buffer_size": 1_000_000},
     },
     "fast": {
-        "algo": "fastsac",  # rlcourse.fastsac
+        "algo": "fastsac",  # rlcourse.algos.fastsac
         "n_envs": 4,
         "her_kwargs": {"n_sampled_goal": 4},
         "hyperparameters": {"hidden": 128, "batch_size": 256, "updates_per_step": 0.5, "learning_rate": 1e-3,
@@ -45,9 +45,9 @@ def recipe(name: str) -> dict[str, Any]:
 
 def recipe_config(name: str, env_id: str, seed: int, total_steps: int, her: bool = True,
                   n_sampled_goal: int | None = None, run_id: str | None = None, **fields: Any):
-    """A :class:`~rlcourse.train.TrainConfig` for recipe ``name``; ``her=False`` drops the relabelling and keeps
+    """A :class:`~rlcourse.training.train.TrainConfig` for recipe ``name``; ``her=False`` drops the relabelling and keeps
     everything else, ``n_sampled_goal`` overrides k, and ``fields`` set any other TrainConfig field."""
-    from .train import TrainConfig
+    from rlcourse.contract.config import TrainConfig
 
     r = recipe(name)
     her_kwargs = dict(r["her_kwargs"]) if her else {}

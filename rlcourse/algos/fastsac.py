@@ -12,7 +12,7 @@ on FetchPush-v4 make each gradient step count for far more (``benchmarks/her_pus
 - the two critics run as one batched network (``torch.baddbmm``), the optimisers use ``foreach`` kernels, and the
   target update is one ``torch._foreach_lerp_``.
 
-Relabelling follows ``rlcourse.her``: a fraction ``k/(k+1)`` of each batch gets a "future" goal, an achieved goal
+Relabelling follows ``rlcourse.labs.her``: a fraction ``k/(k+1)`` of each batch gets a "future" goal, an achieved goal
 from the same episode after the sampled step, and its reward is recomputed with the environment's
 ``compute_reward``. The learner assumes fixed-length episodes without early termination, which holds for Fetch.
 It runs on the CPU (networks this small gain nothing from a GPU) and writes no TensorBoard log: ``curve.json``
@@ -32,15 +32,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import RLCourseError
-from .sac import squashed_log_prob
+from rlcourse.core.errors import RLCourseError
+from rlcourse.contract.config import TrainConfig
+from rlcourse.contract.runs import Run
+from rlcourse.contract.writer import RunWriter
+from rlcourse.algos.base import register
+from rlcourse.algos.diagnostics import DIAGNOSTIC_COLUMNS
 
 MODEL_FILE = "model.pt"
 
 
+def squashed_log_prob(mu: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """log π(a) for a = tanh(u), u ~ N(mu, exp(log_std)²): the Gaussian log-density of u minus Σ log(1 − tanh² u),
+    the latter in the overflow-free form 2 (log 2 − u − softplus(−2u)). Chapter 3 derives both terms."""
+    gauss = (-0.5 * ((u - mu) * torch.exp(-log_std)).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    return gauss - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+
+
 @dataclass
 class FastSACConfig:
-    """Hyperparameters of :mod:`rlcourse.fastsac` (set through ``TrainConfig.hyperparameters``)."""
+    """Hyperparameters of :mod:`rlcourse.algos.fastsac` (set through ``TrainConfig.hyperparameters``)."""
 
     hidden: int = 128  # units in each of the two hidden layers (actor and both critics)
     batch_size: int = 256
@@ -64,9 +75,14 @@ def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
         default = getattr(FastSACConfig(), name)
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RLCourseError(f"hyperparameter {name} expects {type(default).__name__}, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
+            raise RLCourseError(f"hyperparameter {name} expects an integer, got {value!r}")
+        if not math.isfinite(value):
+            raise RLCourseError(f"hyperparameter {name} must be finite, got {value!r}")
     cfg = FastSACConfig(**hyperparameters)
     if cfg.hidden < 1 or cfg.batch_size < 1 or cfg.updates_per_step <= 0 or not 0 < cfg.tau <= 1 \
-            or not 0 <= cfg.gamma < 1 or cfg.ent_coef < 0 or cfg.learning_starts < 0:
+            or not 0 <= cfg.gamma < 1 or cfg.ent_coef < 0 or cfg.learning_starts < 0 or cfg.learning_rate <= 0 \
+            or cfg.norm_eps <= 0 or cfg.norm_clip <= 0:
         raise RLCourseError(f"fastsac hyperparameters out of range: {asdict(cfg)}")
     return cfg
 
@@ -95,12 +111,15 @@ class Normalizer:
         return np.clip((x - self.mean) / self.std, -self.clip, self.clip)
 
     def state(self) -> dict[str, Any]:
-        return {"sum": self.sum, "sumsq": self.sumsq, "count": self.count, "eps": self.eps, "clip": self.clip}
+        """Tensors and plain numbers only, so that ``torch.load(weights_only=True)`` can read it back."""
+        return {"sum": torch.from_numpy(self.sum.copy()), "sumsq": torch.from_numpy(self.sumsq.copy()),
+                "count": int(self.count), "eps": float(self.eps), "clip": float(self.clip)}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> Normalizer:
         n = cls(len(s["sum"]), s["eps"], s["clip"])
-        n.sum, n.sumsq, n.count = np.array(s["sum"], dtype=np.float64), np.array(s["sumsq"], dtype=np.float64), int(s["count"])
+        n.sum, n.sumsq, n.count = np.array(s["sum"], dtype=np.float64), np.array(s["sumsq"], dtype=np.float64), \
+            int(s["count"])
         n._refresh()
         return n
 
@@ -235,7 +254,7 @@ class Agent:
                 "q_gap_mean": float((q[0] - q[1]).abs().mean())}
 
     def state(self) -> dict[str, Any]:
-        return {"config": asdict(self.cfg), "dims": self.dims, "actor": self.actor.state_dict(),
+        return {"config": asdict(self.cfg), "dims": list(self.dims), "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(), "target": self.target.state_dict(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
                 "obs_norm": self.obs_norm.state(), "goal_norm": self.goal_norm.state()}
@@ -249,107 +268,108 @@ class Agent:
         return agent
 
 
-def save_agent(agent: Agent, path: Path) -> Path:
-    """Write the agent atomically (``torch.save`` to a temporary file, then rename)."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(agent.state(), tmp)
-    tmp.replace(path)
-    return path
+def save_agent(agent: Agent, path: Path | str) -> None:
+    """Write the agent's tensors and plain values (no pickled objects) to ``path``."""
+    torch.save(agent.state(), path)
+
+
+def _legacy_numpy_globals() -> list[Any]:
+    """The numpy reconstructors that reference runs saved before the tensor-only format need (arrays, not code)."""
+    import numpy.core.multiarray as multiarray
+
+    return [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.float64))]
 
 
 def load_agent(path: Path | str) -> Agent:
-    """Read an agent written by :func:`save_agent`, or raise a one-line error."""
+    """Read an agent written by :func:`save_agent` with ``torch.load(weights_only=True)``: tensors, numbers and
+    (for older files) numpy arrays only; a file holding anything else is refused without running it.
+    Callers verify the file's SHA-256 first (:meth:`rlcourse.contract.runs.Run.verified`)."""
     try:
-        return Agent.from_state(torch.load(path, map_location="cpu", weights_only=False))
-    except Exception as exc:  # a truncated or foreign file surfaces as many exception types
-        raise RLCourseError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        with torch.serialization.safe_globals(_legacy_numpy_globals()):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        return Agent.from_state(state)
+    except Exception as exc:  # truncated, foreign or malicious files surface as many exception types
+        raise RLCourseError(f"cannot load checkpoint {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
 
 
-def train_run(cfg: Any) -> Any:
-    """Train ``cfg`` (a :class:`~rlcourse.train.TrainConfig` with ``algo="fastsac"``) into a complete run folder.
+class FastSACBackend:
+    """:mod:`rlcourse.algos.fastsac` as a backend of the run loop."""
 
-    The folder is the same as for stable-baselines3 runs (``meta.json``, ``curve.json``, ``eval.json``) with the
-    agent in ``model.pt``. Resume checkpoints (agent, buffer, counters) go to ``<run_id>.partial/resume/``; after a
-    kill, the same call resumes from the last one (episodes in progress at the kill are discarded)."""
-    import shutil
+    name = "fastsac"
+    off_policy = True
 
-    from .diagnostics import DIAGNOSTIC_COLUMNS
-    from .envs import make_env
-    from .evaluate import eval_report, evaluate, summarize
-    from .runs import load_run, read_json, write_json
-    from .train import build_meta, curve_columns, progress_enabled
+    def validate(self, cfg: TrainConfig) -> None:
+        config_from(cfg.hyperparameters)
+        if cfg.normalize_obs:
+            raise RLCourseError("fastsac always normalises its inputs; leave normalize_obs off")
+        if cfg.her and cfg.her_kwargs.get("goal_selection_strategy", "future") != "future":
+            raise RLCourseError("fastsac relabels with the 'future' strategy only")
 
-    hp = config_from(cfg.hyperparameters)
-    k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
-    if cfg.her and cfg.her_kwargs.get("goal_selection_strategy", "future") != "future":
-        raise RLCourseError("fastsac relabels with the 'future' strategy only")
-    run_id = cfg.resolved_run_id()
-    root = Path(cfg.out_dir)
-    final, partial = root / run_id, root / f"{run_id}.partial"
-    if final.exists() and not cfg.overwrite:
-        raise RLCourseError(f"run {final} already exists; pass --overwrite (overwrite=True) or choose another --run-id")
+    def hyperparameters(self, cfg: TrainConfig) -> dict[str, Any]:
+        return dict(sorted(asdict(config_from(cfg.hyperparameters)).items()))
 
-    envs = [make_env(cfg.env_id) for _ in range(cfg.n_envs)]
-    compute_reward = envs[0].unwrapped.compute_reward
-    T = envs[0].spec.max_episode_steps
-    space = envs[0].observation_space
-    dims = (space["observation"].shape[0], space["desired_goal"].shape[0], envs[0].action_space.shape[0])
-    capacity = cfg.total_steps // T + cfg.n_envs + 1
-    rng = np.random.default_rng(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    agent, buffer = Agent(*dims, hp), EpisodeBuffer(capacity, T, *dims, k=k)
-    steps, updates, debt, wall0, resumed, rows = 0, 0, 0.0, 0.0, 0, []
-    recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
-    resume = partial / "resume"
-    if (resume / "state.json").is_file():
-        saved = read_json(resume / "state.json")
-        if saved.get("identity") != cfg.identity():
-            raise RLCourseError(f"{partial} holds an interrupted run with different settings; delete it or use another --run-id")
-        agent = load_agent(resume / MODEL_FILE)
-        with np.load(resume / "buffer.npz") as z:
-            n = int(z["size"])
-            buffer.obs[:n], buffer.ag[:n], buffer.goal[:n], buffer.act[:n] = z["obs"], z["ag"], z["goal"], z["act"]
-            buffer.size = buffer.next = n
-        steps, updates, debt, wall0 = saved["steps"], saved["updates"], saved["debt"], saved["wall_clock_s"]
-        rows, resumed = saved["rows"], saved["resumed"] + 1
-        rng = np.random.default_rng([cfg.seed, resumed])
-        torch.manual_seed(cfg.seed + 7919 * resumed)
-    elif partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True, exist_ok=True)
+    def policy_name(self, cfg: TrainConfig) -> str:
+        return "rlcourse.algos.fastsac.Agent"
 
-    obs = [e.reset(seed=cfg.seed + i + 10_000 * resumed)[0] for i, e in enumerate(envs)]
-    for i, e in enumerate(envs):
-        e.action_space.seed(cfg.seed + i)
-    episodes = [{"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": [], "ret": 0.0}
-                for o in obs]
-    record_every = max(cfg.total_steps // max(cfg.curve_points, 1), cfg.n_envs)
-    ckpt_every = cfg.checkpoint_every or max(cfg.total_steps // 10, cfg.n_envs)
-    next_row = (steps // record_every + 1) * record_every
-    next_ckpt = (steps // ckpt_every + 1) * ckpt_every
-    next_eval = (steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
-    pending_eval: tuple[Any, Any] = (None, None)
-    last_diag: dict[str, float] = {}
-    t0, steps0 = time.perf_counter(), steps
-    bar = None
-    if progress_enabled(cfg.progress):
-        from tqdm.auto import tqdm
+    def extra_columns(self, cfg: TrainConfig) -> list[str]:
+        return DIAGNOSTIC_COLUMNS if cfg.diagnostics else []
 
-        bar = tqdm(total=cfg.total_steps, initial=steps, unit="step", desc=run_id, leave=False)
+    def load_policy(self, run: Run) -> Agent:
+        return load_agent(run.verified("model"))
 
-    def save_resume() -> None:
-        resume.mkdir(parents=True, exist_ok=True)
-        save_agent(agent, resume / MODEL_FILE)
-        n = buffer.size
-        tmp = resume / "buffer.tmp.npz"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, size=n, obs=buffer.obs[:n], ag=buffer.ag[:n], goal=buffer.goal[:n], act=buffer.act[:n])
-        tmp.replace(resume / "buffer.npz")
-        write_json(resume / "state.json", {"identity": cfg.identity(), "steps": steps, "updates": updates,
-                                           "debt": debt, "wall_clock_s": wall0 + time.perf_counter() - t0,
-                                           "rows": rows, "resumed": resumed})
+    def train(self, cfg: TrainConfig, writer: RunWriter) -> Run:
+        """The training loop: act in ``n_envs`` environments, store whole episodes, update ``updates_per_step``
+        times per environment step, and report to the writer after every vectorised step. After a kill it resumes
+        from the last checkpoint (episodes in progress at the kill are discarded)."""
+        hp = config_from(cfg.hyperparameters)
+        k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
+        envs = [make() for make in writer.env_fns()]
+        try:
+            return self._train(cfg, writer, hp, k, envs)
+        finally:
+            for e in envs:
+                e.close()
 
-    try:
+    def _train(self, cfg: TrainConfig, writer: RunWriter, hp: FastSACConfig, k: int, envs: list[Any]) -> Run:
+        compute_reward = envs[0].unwrapped.compute_reward
+        T = envs[0].spec.max_episode_steps
+        space = envs[0].observation_space
+        dims = (space["observation"].shape[0], space["desired_goal"].shape[0], envs[0].action_space.shape[0])
+        buffer = EpisodeBuffer(cfg.total_steps // T + cfg.n_envs + 1, T, *dims, k=k)
+        rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        agent = Agent(*dims, hp)
+        steps, updates, debt, resumed = 0, 0, 0.0, 0
+        recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
+        if writer.resume:
+            r = writer.resume
+            agent = load_agent(r.files[MODEL_FILE])
+            with np.load(r.files["buffer.npz"], allow_pickle=False) as z:
+                n = int(z["size"])
+                buffer.obs[:n], buffer.ag[:n], buffer.goal[:n], buffer.act[:n] = z["obs"], z["ag"], z["goal"], z["act"]
+                buffer.size = buffer.next = n
+            steps, updates, debt, resumed = r.steps, int(r.extra["updates"]), float(r.extra["debt"]), r.resumed
+            rng = np.random.default_rng([cfg.seed, resumed])
+            torch.manual_seed(cfg.seed + 7919 * resumed)
+        obs = [e.reset(seed=cfg.seed + i + 10_000 * resumed)[0] for i, e in enumerate(envs)]
+        for i, e in enumerate(envs):
+            e.action_space.seed(cfg.seed + i)
+        episodes = [_new_episode(o) for o in obs]
+        last_diag: dict[str, Any] = {}
+
+        def stats() -> dict[str, Any]:
+            values: dict[str, Any] = {"ep_return_mean": float(np.mean([x[0] for x in recent])) if recent else None,
+                                      "ep_length_mean": float(T) if recent else None,
+                                      "success_rate": float(np.mean([x[1] for x in recent])) if recent else None}
+            if cfg.diagnostics and last_diag:
+                values.update(_diagnostics(last_diag, hp))
+            return values
+
+        def save_buffer(tmp: Path) -> None:
+            n = buffer.size
+            with open(tmp, "wb") as fh:
+                np.savez(fh, size=n, obs=buffer.obs[:n], ag=buffer.ag[:n], goal=buffer.goal[:n], act=buffer.act[:n])
+
         while steps < cfg.total_steps:
             O = np.stack([o["observation"] for o in obs])
             G = np.stack([o["desired_goal"] for o in obs])
@@ -372,12 +392,9 @@ def train_run(cfg: Any) -> Any:
                     agent.goal_norm.update(np.concatenate([np.array(ep["ag"]), ep["goal"][None]]))
                     recent = (recent + [(ep["ret"], float(info.get("is_success", 0.0)))])[-100:]
                     o, _ = e.reset()
-                    episodes[i] = {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"],
-                                   "act": [], "ret": 0.0}
+                    episodes[i] = _new_episode(o)
                 obs[i] = o
             steps += cfg.n_envs
-            if bar is not None:
-                bar.update(cfg.n_envs)
             if steps >= hp.learning_starts and buffer.size > 0:
                 debt += hp.updates_per_step * cfg.n_envs
                 while debt >= 1.0:
@@ -385,60 +402,28 @@ def train_run(cfg: Any) -> Any:
                     last_diag = {**agent.update(batch), "batch": batch}
                     updates += 1
                     debt -= 1.0
-            stop = evaluated = False
-            if next_eval is not None and steps >= next_eval:
-                evaluated = True
-                agg = summarize(evaluate(agent, cfg.env_id, cfg.eval_episodes, cfg.eval_seed))
-                pending_eval = (agg["success_rate"], agg["return_mean"])
-                while next_eval <= steps:
-                    next_eval += cfg.eval_every
-                stop = bool(cfg.stop_at_success) and agg["success_rate"] >= cfg.stop_at_success
-            if evaluated or steps >= next_row or steps >= cfg.total_steps:  # a row at every evaluation, too
-                wall = wall0 + time.perf_counter() - t0
-                row = [steps, round(wall, 3),
-                       float(np.mean([x[0] for x in recent])) if recent else None, float(T) if recent else None,
-                       float(np.mean([x[1] for x in recent])) if recent else None,
-                       round((steps - steps0) / max(time.perf_counter() - t0, 1e-9), 2), *pending_eval]
-                if cfg.diagnostics:
-                    row += _diagnostic_row(last_diag, hp) if last_diag else [None] * len(DIAGNOSTIC_COLUMNS)
-                rows.append(row)
-                pending_eval = (None, None)
-                while next_row <= steps:
-                    next_row += record_every
-            if stop:
+            tick = writer.tick(steps, lambda: agent, stats)
+            if tick.stop:
                 break
-            if steps >= next_ckpt and steps < cfg.total_steps:
-                save_resume()
-                while next_ckpt <= steps:
-                    next_ckpt += ckpt_every
-    finally:
-        if bar is not None:
-            bar.close()
-        for e in envs:
-            e.close()
-
-    wall = wall0 + time.perf_counter() - t0
-    model_path = save_agent(agent, partial / MODEL_FILE)
-    write_json(partial / "curve.json", {"schema": "rlcourse.curve/1", "run_id": run_id, "columns": curve_columns(cfg),
-                                        "rows": rows}, "curve")
-    meta = build_meta(cfg, run_id, steps, wall, device="cpu", resumed=resumed, model_path=model_path)
-    write_json(partial / "meta.json", meta, "meta")
-    if cfg.final_eval_episodes > 0:
-        episodes_ = evaluate(agent, cfg.env_id, cfg.final_eval_episodes, cfg.eval_seed, progress=progress_enabled(cfg.progress))
-        doc = eval_report(run_id, cfg.env_id, episodes_, policy=cfg.algo, deterministic=True,
-                          checkpoint={"path": f"{run_id}/{MODEL_FILE}", "sha256": meta["model"]["sha256"]})
-        write_json(partial / "eval.json", doc, "eval")
-    shutil.rmtree(resume, ignore_errors=True)
-    if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
-    return load_run(final)
+            if tick.checkpoint:
+                writer.save_checkpoint(steps, {MODEL_FILE: lambda tmp: save_agent(agent, tmp),
+                                               "buffer.npz": save_buffer},
+                                       extra={"updates": updates, "debt": debt})
+        return writer.finish(steps, {"model": (MODEL_FILE, lambda tmp: save_agent(agent, tmp))}, agent, device="cpu")
 
 
-def _diagnostic_row(diag: dict[str, Any], hp: FastSACConfig) -> list[float]:
-    """The replay diagnostics (``rlcourse.diagnostics.DIAGNOSTIC_COLUMNS``) of the last update's batch."""
+def _new_episode(o: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": [], "ret": 0.0}
+
+
+def _diagnostics(diag: dict[str, Any], hp: FastSACConfig) -> dict[str, float]:
+    """The replay diagnostics (``rlcourse.algos.diagnostics.DIAGNOSTIC_COLUMNS``) of the last update's batch."""
     b = diag["batch"]
     dist = np.linalg.norm(b["next_ag"] - b["goal"], axis=-1)
     r = b["reward"]
-    return [diag["q1_mean"], diag["q2_mean"], diag["q_min_mean"], diag["q_gap_mean"], hp.ent_coef,
-            float(r.mean()), float(r.min()), float(r.max()), float(dist.mean()), float(np.mean(dist < 0.05))]
+    values = [diag["q1_mean"], diag["q2_mean"], diag["q_min_mean"], diag["q_gap_mean"], hp.ent_coef,
+              float(r.mean()), float(r.min()), float(r.max()), float(dist.mean()), float(np.mean(dist < 0.05))]
+    return dict(zip(DIAGNOSTIC_COLUMNS, values))
+
+
+register(FastSACBackend())

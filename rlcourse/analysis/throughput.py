@@ -18,21 +18,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 SUPPORTED = ("sac", "td3")
 
 
 def default_path(profile: str, algo: str = "sac", env_id: str = "FetchReachDense-v4") -> Path:
     """``checkpoints/throughput/<algo>_<env>.json`` for the full profile, ``runs/<profile>/throughput/...`` else."""
-    from .paths import runs_dir
+    from rlcourse.core.paths import runs_dir
 
     return runs_dir(profile) / "throughput" / f"{algo}_{env_id}.json"
 
 
 def _measure_one(algo: str, env_id: str, n_envs: int, steps: int, warmup_steps: int, hp: dict[str, Any],
                  seed: int, device: str) -> dict[str, Any]:
-    from .train import TrainConfig, _make_vec_env, algo_class
+    from rlcourse.training.train import TrainConfig, _make_vec_env, algo_class
 
     venv = _make_vec_env(TrainConfig(algo=algo, env_id=env_id, seed=seed, n_envs=n_envs))
     try:
@@ -65,9 +65,9 @@ def measure_throughput(algo: str = "sac", env_id: str = "FetchReachDense-v4",
     there (validated against the ``throughput`` schema)."""
     import torch
 
-    from .provenance import command_line, git_info, hardware, utc_now, versions
-    from .runs import validate, write_json
-    from .train import TrainConfig, check_hyperparameters, effective_hyperparameters
+    from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
+    from rlcourse.contract.runs import validate, write_json
+    from rlcourse.training.train import TrainConfig, check_hyperparameters, effective_hyperparameters
 
     if algo not in SUPPORTED:
         raise RLCourseError(f"throughput is measured for off-policy algorithms ({', '.join(SUPPORTED)}), not {algo!r}")
@@ -87,7 +87,7 @@ def measure_throughput(algo: str = "sac", env_id: str = "FetchReachDense-v4",
     finally:
         torch.set_num_threads(previous)
     doc = {
-        "schema": "rlcourse.throughput/1",
+        "schema": "rlcourse.analysis.throughput/1",
         "algo": algo,
         "env_id": env_id,
         "seed": seed,
@@ -112,23 +112,23 @@ def measure_throughput(algo: str = "sac", env_id: str = "FetchReachDense-v4",
 
 def load_throughput(path: Path | str) -> dict[str, Any]:
     """Read a throughput document back, validated against the schema."""
-    from .runs import read_json
+    from rlcourse.contract.runs import read_json
 
     return read_json(path, "throughput")
 
 
 def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[str, float]:
-    """Where the time of one off-policy training step goes, for a :class:`~rlcourse.train.TrainConfig`.
+    """Where the time of one off-policy training step goes, for a :class:`~rlcourse.training.train.TrainConfig`.
 
-    Builds the environments and model exactly as :func:`rlcourse.train.train` would (HER, normalisation), collects
+    Builds the environments and model exactly as :func:`rlcourse.training.train.train` would (HER, normalisation), collects
     ``fill_steps`` transitions with random actions (timed: simulator + buffer insertion per environment step), then
     times ``repeats`` replay samples and ``repeats`` gradient steps at the config's batch size (a gradient step
-    includes drawing its batch, as in SB3's ``train``). Works for SB3 SAC/TD3 and :mod:`rlcourse.fastsac`. The predicted
+    includes drawing its batch, as in SB3's ``train``). Works for SB3 SAC/TD3 and :mod:`rlcourse.algos.fastsac`. The predicted
     steps/s combine them with the config's update-to-data ratio (gradient steps per environment step); it ignores
     the policy's forward pass when acting, so real training is a little slower."""
     import torch
 
-    from .train import _constructor_kwargs, _make_vec_env, algo_class, validate_config
+    from rlcourse.training.train import _constructor_kwargs, _make_vec_env, algo_class, validate_config
 
     validate_config(cfg)
     if cfg.algo not in SUPPORTED + ("fastsac",):
@@ -171,11 +171,11 @@ def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[
 
 
 def _fastsac_costs(cfg: Any, fill_steps: int, repeats: int) -> dict[str, float]:
-    """:func:`measure_costs` for :mod:`rlcourse.fastsac`: the same three timings on its own buffer and agent."""
+    """:func:`measure_costs` for :mod:`rlcourse.algos.fastsac`: the same three timings on its own buffer and agent."""
     import numpy as np
 
-    from .envs import make_env
-    from .fastsac import Agent, EpisodeBuffer, config_from
+    from rlcourse.envs.fetch import make_env
+    from rlcourse.algos.fastsac import Agent, EpisodeBuffer, config_from
 
     hp = config_from(cfg.hyperparameters)
     envs = [make_env(cfg.env_id) for _ in range(cfg.n_envs)]

@@ -1,5 +1,5 @@
 """PPO from scratch, for understanding (chapter 2). Read it top to bottom; production training uses SB3 through
-:func:`rlcourse.train.train`.
+:func:`rlcourse.training.train.train`.
 
 The pieces, in the order the chapter builds them:
 
@@ -126,7 +126,7 @@ class ActorCritic(nn.Module):
 
     @torch.no_grad()
     def predict(self, observation: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """SB3's ``predict`` signature, so :func:`rlcourse.evaluate.evaluate` can evaluate this network."""
+        """SB3's ``predict`` signature, so :func:`rlcourse.contract.evaluate.evaluate` can evaluate this network."""
         dist = self.distribution(obs_to_tensor(observation))
         action = dist.mean if deterministic else dist.sample()
         return action.cpu().numpy(), None
@@ -322,7 +322,7 @@ class EnvPool:
     """
 
     def __init__(self, env_id: str, n_envs: int, seed: int = 0):
-        from .envs import make_env
+        from rlcourse.envs.fetch import make_env
 
         self.envs = [make_env(env_id) for _ in range(n_envs)]
         self.obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .envs import goal_distance, make_env
-from .stats import wilson_interval
+from rlcourse.envs.fetch import goal_distance, make_env
+from rlcourse.core.stats import wilson_interval
 
 MOCAP_STEP = 0.05  # metres of mocap-target motion per unit action per step (fetch_env._set_action)
 AIR_HEIGHT = 0.45  # PickAndPlace lifts half of its goals by U(0, 0.45) m above the table (fetch_env._sample_goal)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RLCourseError
+from rlcourse.core.errors import RLCourseError
 
 # compute_reward(achieved_goal, desired_goal, info) -> reward(s); batched over the leading axis in Fetch.
 RewardFn = Callable[[np.ndarray, np.ndarray, Any], Any]

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .train import TrainConfig, train
+from rlcourse.contract.config import TrainConfig
+from rlcourse.training.train import train
 
 EXACT_KEYS = ("seed", "length", "success", "time_to_success")
 FLOAT_KEYS = ("return", "final_distance", "smoothness", "peak_action", "path_length", "action_energy")

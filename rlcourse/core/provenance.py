@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .paths import project_root
+from rlcourse.core.paths import project_root
 
 PACKAGES = (
     "rlcourse",

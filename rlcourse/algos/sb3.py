@@ -1,0 +1,262 @@
+"""stable-baselines3 PPO, SAC and TD3 (SAC and TD3 optionally with ``HerReplayBuffer``) as backends of the run loop.
+
+The backend builds the model with any SB3 constructor argument, lets ``model.learn`` do the algorithm's work, and
+reports to the :class:`~rlcourse.contract.writer.RunWriter` from a callback after every vectorised step. The files it
+checkpoints (model, replay buffer, observation normaliser) are SB3's own formats; stable-baselines3's zip and pickle
+files can execute code when loaded, so every one is checked against its recorded SHA-256 first.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.io import jsonable
+from rlcourse.contract.config import TrainConfig
+from rlcourse.contract.policies import NormalizedPolicy
+from rlcourse.contract.runs import NORMALIZER_FILE, Run, env_spec_json
+from rlcourse.contract.writer import RunWriter
+from rlcourse.algos.base import register
+from rlcourse.algos.diagnostics import DIAGNOSTIC_COLUMNS, replay_diagnostics, replay_ready
+
+MODEL_FILE = "model.zip"
+# Constructor arguments that the contract sets itself; users set them through TrainConfig fields instead.
+_RESERVED = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model", "stats_window_size"}
+# Ranges of the numeric hyperparameters (inclusive unless noted); anything outside is refused before training.
+_RANGES: dict[str, tuple[float, float]] = {
+    "gamma": (0.0, 0.999999), "gae_lambda": (0.0, 1.0), "tau": (1e-12, 1.0), "clip_range": (1e-12, 1e6),
+    "learning_rate": (1e-12, 10.0), "ent_coef": (0.0, 1e6), "vf_coef": (0.0, 1e6), "max_grad_norm": (1e-12, 1e12),
+    "target_policy_noise": (0.0, 1e6), "target_noise_clip": (0.0, 1e6),
+}
+# Integer hyperparameters and their least value (gradient_steps may also be -1: as many as environment steps).
+_INTS = {"batch_size": 1, "n_steps": 2, "n_epochs": 1, "buffer_size": 1, "policy_delay": 1,
+         "target_update_interval": 1, "learning_starts": 0, "gradient_steps": 1}
+
+
+def algo_class(algo: str) -> type:
+    """The stable-baselines3 class for ``algo`` ("ppo", "sac", "td3")."""
+    import stable_baselines3 as sb3
+
+    classes = {"ppo": sb3.PPO, "sac": sb3.SAC, "td3": sb3.TD3}
+    if algo not in classes:
+        raise RLCourseError(f"unknown stable-baselines3 algorithm {algo!r}; choose one of {', '.join(classes)}")
+    return classes[algo]
+
+
+def hyperparameter_defaults(algo: str) -> dict[str, Any]:
+    """SB3's constructor defaults for ``algo``, minus the arguments the contract sets itself."""
+    sig = inspect.signature(algo_class(algo).__init__)
+    return {name: p.default for name, p in sig.parameters.items()
+            if name != "self" and name not in _RESERVED and p.kind is p.POSITIONAL_OR_KEYWORD
+            and p.default is not inspect.Parameter.empty}
+
+
+def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
+    """Reject unknown names, mistyped values and values outside their range, in one line."""
+    defaults = hyperparameter_defaults(algo)
+    for name, value in hp.items():
+        if name not in defaults:
+            raise RLCourseError(f"unknown hyperparameter {name!r} for {algo}; valid: {', '.join(sorted(defaults))}")
+        default = defaults[name]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise RLCourseError(f"hyperparameter {name} expects true/false, got {value!r}")
+        elif name in _INTS:
+            low = _INTS[name]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise RLCourseError(f"hyperparameter {name} expects an integer, got {value!r}")
+            if value < low and not (name == "gradient_steps" and value == -1):
+                raise RLCourseError(f"hyperparameter {name} must be at least {low}, got {value}")
+        elif isinstance(default, (int, float)):
+            if name == "ent_coef" and isinstance(value, str) and value.startswith("auto"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if callable(value):
+                    continue
+                raise RLCourseError(f"hyperparameter {name} expects a number, got {value!r}")
+            if not math.isfinite(value):
+                raise RLCourseError(f"hyperparameter {name} must be finite, got {value!r}")
+            lo, hi = _RANGES.get(name, (-math.inf, math.inf))
+            if not lo <= value <= hi:
+                hint = " (a discount factor lies in [0, 1))" if name == "gamma" else ""
+                raise RLCourseError(f"hyperparameter {name}={value} is out of range [{lo:g}, {hi:g}]{hint}")
+
+
+def _constructor_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    kwargs = dict(cfg.hyperparameters)
+    if cfg.her:
+        from stable_baselines3 import HerReplayBuffer
+
+        kwargs["replay_buffer_class"] = HerReplayBuffer
+        kwargs["replay_buffer_kwargs"] = {**(kwargs.get("replay_buffer_kwargs") or {}), **cfg.her_kwargs}
+    return kwargs
+
+
+def _device(cfg: TrainConfig) -> str:
+    return "cpu" if cfg.device == "auto" and cfg.algo == "ppo" else cfg.device
+
+
+def policy_of(model: Any) -> Any:
+    """What to evaluate: the model itself, or the model behind its observation normaliser (frozen statistics)."""
+    vec_norm = model.get_vec_normalize_env() if hasattr(model, "get_vec_normalize_env") else None
+    return model if vec_norm is None else NormalizedPolicy(model, vec_norm.normalize_obs)
+
+
+def _writer_to(save: Any) -> Any:
+    """A file writer for :func:`rlcourse.core.io.atomic_write` from an SB3 ``save(file_object)`` method."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            save(fh)
+    return write
+
+
+class SB3Backend:
+    """One stable-baselines3 algorithm as a backend."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.off_policy = name in ("sac", "td3")
+
+    def validate(self, cfg: TrainConfig) -> None:
+        if cfg.her and not self.off_policy:
+            raise RLCourseError(f"HER needs an off-policy algorithm (sac, td3 or fastsac), not {cfg.algo}")
+        if cfg.diagnostics and not self.off_policy:
+            raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac or td3), not {cfg.algo}")
+        check_hyperparameters(self.name, cfg.hyperparameters)
+
+    def hyperparameters(self, cfg: TrainConfig) -> dict[str, Any]:
+        merged = {**hyperparameter_defaults(self.name), **_constructor_kwargs(cfg)}
+        return {k: jsonable(v) for k, v in sorted(merged.items())}
+
+    def policy_name(self, cfg: TrainConfig) -> str:
+        return "MultiInputPolicy"
+
+    def extra_columns(self, cfg: TrainConfig) -> list[str]:
+        return DIAGNOSTIC_COLUMNS if cfg.diagnostics else []
+
+    def _vec_env(self, cfg: TrainConfig, writer: RunWriter, normalizer: Path | None) -> Any:
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
+
+        venv = VecMonitor(DummyVecEnv(writer.env_fns()), info_keywords=("is_success",))
+        venv.seed(cfg.seed)  # environment i is reset with seed + i, as make_vec_env does
+        if not cfg.normalize_obs:
+            return venv
+        if normalizer is not None:
+            return VecNormalize.load(str(normalizer), venv)
+        return VecNormalize(venv, norm_obs=True, norm_reward=False)
+
+    def train(self, cfg: TrainConfig, writer: RunWriter) -> Run:
+        cls = algo_class(self.name)
+        resume = writer.resume
+        venv = self._vec_env(cfg, writer, resume.files.get(NORMALIZER_FILE) if resume else None)
+        tb = None
+        if cfg.tensorboard:
+            from rlcourse.core.paths import scratch_dir
+
+            tb = str(scratch_dir() / "tb")
+        try:
+            if resume:
+                model = cls.load(resume.files[MODEL_FILE], env=venv, device=_device(cfg), tensorboard_log=tb)
+                if "replay_buffer.pkl" in resume.files:
+                    model.load_replay_buffer(resume.files["replay_buffer.pkl"])
+            else:
+                try:
+                    model = cls("MultiInputPolicy", venv, seed=cfg.seed, device=_device(cfg), verbose=0,
+                                tensorboard_log=tb, **_constructor_kwargs(cfg))
+                except (TypeError, ValueError, AssertionError, KeyError) as exc:
+                    raise RLCourseError(f"cannot build {cfg.algo} with these hyperparameters: {exc}") from None
+            callback = _callback(cfg, writer)
+            remaining = cfg.total_steps - model.num_timesteps
+            if remaining > 0:
+                model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=resume is None,
+                            tb_log_name=writer.run_id)
+            files = {"model": (MODEL_FILE, _writer_to(model.save))}
+            if cfg.normalize_obs:
+                files["normalizer"] = (NORMALIZER_FILE, lambda tmp: venv.save(str(tmp)))
+            return writer.finish(int(model.num_timesteps), files, policy_of(model), device=str(model.device))
+        finally:
+            venv.close()
+
+    def load_model(self, run: Run, env: Any = None) -> Any:
+        """The SB3 model of a finished run (SHA-256 verified first)."""
+        path = run.verified("model")
+        cls = algo_class(run.meta["algo"])
+        if run.meta.get("her") and env is None:
+            from stable_baselines3.common.vec_env import DummyVecEnv
+
+            from rlcourse.envs.spec import EnvSpec, make
+
+            spec = EnvSpec.from_json(env_spec_json(run.meta))
+            env = DummyVecEnv([lambda: make(spec)])
+        try:
+            return cls.load(path, env=env, device="cpu" if run.meta["algo"] == "ppo" else "auto")
+        except Exception as exc:  # a truncated or foreign zip surfaces as many exception types
+            raise RLCourseError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
+
+    def load_policy(self, run: Run) -> Any:
+        model = self.load_model(run)
+        if not run.meta.get("normalizer"):
+            return model
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+        from rlcourse.envs.spec import EnvSpec, make
+
+        path = run.verified("normalizer")
+        spec = EnvSpec.from_json(env_spec_json(run.meta))
+        try:
+            vec_norm = VecNormalize.load(str(path), DummyVecEnv([lambda: make(spec)]))
+        except Exception as exc:
+            raise RLCourseError(f"cannot load observation normaliser {path}: {type(exc).__name__}: {exc}") from None
+        vec_norm.training = False
+        return NormalizedPolicy(model, vec_norm.normalize_obs)
+
+
+def _callback(cfg: TrainConfig, writer: RunWriter) -> Any:
+    """The SB3 callback that reports to the writer after every vectorised step."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class WriterCallback(BaseCallback):
+        def _on_step(self) -> bool:
+            tick = writer.tick(int(self.num_timesteps), lambda: policy_of(self.model), self.stats)
+            if tick.checkpoint:
+                self.save_checkpoint()
+            return not tick.stop  # False ends model.learn
+
+        def stats(self) -> dict[str, Any]:
+            eps, succ = list(self.model.ep_info_buffer), list(self.model.ep_success_buffer)
+            values = {"ep_return_mean": float(np.mean([e["r"] for e in eps])) if eps else None,
+                      "ep_length_mean": float(np.mean([e["l"] for e in eps])) if eps else None,
+                      "success_rate": float(np.mean(succ)) if succ else None}
+            if cfg.diagnostics:
+                values.update(self.diagnostics())
+            return values
+
+        def diagnostics(self) -> dict[str, Any]:
+            batch = int(getattr(self.model, "batch_size", 256))
+            if self.model.num_timesteps <= getattr(self.model, "learning_starts", 0) or \
+                    not replay_ready(self.model, batch):
+                return {}
+            diag = replay_diagnostics(self.model, batch_size=batch)
+            for name, value in diag.items():
+                if value is not None:
+                    self.logger.record(f"replay/{name}", value)
+            return diag
+
+        def save_checkpoint(self) -> None:
+            files = {MODEL_FILE: _writer_to(self.model.save)}
+            if cfg.normalize_obs:
+                files[NORMALIZER_FILE] = lambda tmp: self.model.get_vec_normalize_env().save(str(tmp))
+            if cfg.algo in ("sac", "td3"):
+                files["replay_buffer.pkl"] = _writer_to(self.model.save_replay_buffer)
+            writer.save_checkpoint(int(self.num_timesteps), files, extra={})
+
+    return WriterCallback()
+
+
+for _name in ("ppo", "sac", "td3"):
+    register(SB3Backend(_name))
