@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     budgets = {"origin": args.origin_steps, "fast": args.fast_steps}
-    common = dict(out_dir=str(out / "runs"), eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+    common = dict(out_dir=str(out / "runs"), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at)
     cfgs = {name: recipes.recipe_config(name, ENV, args.seed, steps, run_id=f"{name}_{ENV}_seed{args.seed}", **common)

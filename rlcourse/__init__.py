@@ -1,26 +1,53 @@
 """rlcourse: the machinery behind the goal-conditioned robot-RL curriculum.
 
-The notebooks tell the story; this package does the work and is tested on its own. One module per concept:
+The notebooks tell the story; this package does the work and is tested on its own. Its layers, each importing only
+from the layers above it in this list (``tests/test_layers.py`` checks it):
 
-- :mod:`rlcourse.envs` — headless GL backend, Fetch registry, ``make_env``
-- :mod:`rlcourse.training.train` — the one training entry point (stable-baselines3 PPO/SAC/TD3, optional HER)
-- :mod:`rlcourse.contract.evaluate` — the one evaluation loop and its per-episode metrics
-- :mod:`rlcourse.contract.runs` — run folders, the JSON schema, atomic writes, loading reference runs
-- :mod:`rlcourse.core.stats` — Wilson and t intervals
-- :mod:`rlcourse.core.provenance` — versions, git commit, hardware
-- :mod:`rlcourse.training.repro` — the same-seed reproducibility check
-- :mod:`rlcourse.analysis.report` — tables across seeds, learning-curve bands, figures, TensorBoard scalars
-- :mod:`rlcourse.chapters` — chapter registry and profiles; :mod:`rlcourse.notebooks` — papermill runs
-- :mod:`rlcourse.cli` — the ``rlcourse`` command
-- :mod:`rlcourse.algos.diagnostics` — replay-buffer and critic diagnostics of off-policy runs
-- :mod:`rlcourse.analysis.throughput` — steps/s against the number of parallel environments
+- :mod:`rlcourse.core` — errors, paths, strict JSON and atomic files, statistics, provenance, torch threads
+- :mod:`rlcourse.envs` — headless GL, the Fetch registry, environment specs and the wrapper registry
+- :mod:`rlcourse.contract` — run folders and their schema, the training config, the policy protocol, the one
+  evaluation loop, the run writer
+- :mod:`rlcourse.algos` — training backends: stable-baselines3 (PPO, SAC, TD3, HER) and ``fastsac``
+- :mod:`rlcourse.training` — the entry points: ``train``, ``train_many``, ``evaluate_run``, recipes, repro
+- :mod:`rlcourse.analysis` — tables and curves across seeds, comparisons, throughput
+- :mod:`rlcourse.labs` — what the chapters build from scratch (anatomy, PPO, SAC, HER); never imported by the rest
+- :mod:`rlcourse.chapters`, :mod:`rlcourse.notebooks`, :mod:`rlcourse.cli` — the chapter registry, papermill runs,
+  the ``rlcourse`` command
 
-Chapter labs (built from scratch, checked against stable-baselines3): :mod:`rlcourse.labs.anatomy` (ch01),
-:mod:`rlcourse.labs.ppo` (ch02), :mod:`rlcourse.labs.sac` (ch03).
+The names below are the public API, importable as ``from rlcourse import train, TrainConfig, ...``. They are
+loaded on first use, so ``import rlcourse`` stays cheap.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from rlcourse.core.errors import RLCourseError  # noqa: E402
+from importlib import import_module
+from typing import Any
 
-__all__ = ["RLCourseError", "__version__"]
+__version__ = "0.2.0"
+
+_PUBLIC = {
+    "RLCourseError": "rlcourse.core.errors",
+    "EnvSpec": "rlcourse.envs.spec",
+    "WrapperSpec": "rlcourse.envs.spec",
+    "make_env": "rlcourse.envs.fetch",
+    "TrainConfig": "rlcourse.contract.config",
+    "Run": "rlcourse.contract.runs",
+    "load_run": "rlcourse.contract.runs",
+    "evaluate": "rlcourse.contract.evaluate",
+    "summarize": "rlcourse.contract.evaluate",
+    "FunctionPolicy": "rlcourse.contract.policies",
+    "load_policy": "rlcourse.algos.base",
+    "train": "rlcourse.training.train",
+    "train_many": "rlcourse.training.train",
+    "random_run": "rlcourse.training.train",
+    "evaluate_run": "rlcourse.training.evaluation",
+    "recipe_config": "rlcourse.training.recipes",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'rlcourse' has no attribute {name!r}")

@@ -198,7 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     from rlcourse.contract.config import TrainConfig
     from rlcourse.core.paths import checkpoints_dir
-    from rlcourse.core.provenance import command_line
     from rlcourse.training.recipes import recipe
     from rlcourse.training.train import train, validate_config
 
@@ -232,7 +231,7 @@ def _train(args: argparse.Namespace) -> int:
         hyperparameters=hyperparameters, run_id=args.run_id, out_dir=str(args.out or checkpoints_dir()),
         device=args.device, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         curve_eval_episodes=args.curve_eval_episodes, final_eval_episodes=args.eval_episodes,
-        overwrite=args.overwrite, progress=not args.no_progress, command=command_line(),
+        overwrite=args.overwrite, progress=not args.no_progress, command=args.command,
         normalize_obs=args.normalize_obs, torch_threads=args.torch_threads, stop_at_success=args.stop_at_success,
     )
     validate_config(cfg)
@@ -260,10 +259,8 @@ def _eval(args: argparse.Namespace) -> int:
             raise RLCourseError("'rlcourse eval random' needs --env")
         if args.wrap or args.env_spec:
             raise RLCourseError("'rlcourse eval random' takes a bare --env")
-        from rlcourse.core.provenance import command_line
-
         run = random_run(args.env_id, args.n_episodes, eval_seed=seed, out_dir=args.out_dir or checkpoints_dir(),
-                         overwrite=args.overwrite, progress=not args.no_progress, command=command_line())
+                         overwrite=args.overwrite, progress=not args.no_progress, command=args.command)
         doc, where = run.eval, run.path / "eval.json"
     else:
         folder = resolve_run_dir(args.run)
@@ -330,6 +327,9 @@ def _repro(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rlcourse`` command."""
     args = build_parser().parse_args(argv)
+    from rlcourse.core.provenance import command_line
+
+    args.command = command_line() if argv is None else command_line(["rlcourse", *argv])
     handlers = {"train": _train, "eval": _eval, "run": _run, "chapters": _chapters, "repro": _repro}
     try:
         if args.cmd == "versions":

@@ -1,4 +1,8 @@
-"""Shared fixtures: one tiny trained run for the whole session (a few seconds of PPO)."""
+"""Shared fixtures and settings for the whole test session.
+
+- One torch thread: the networks here are tiny, and two threads on a 2-core machine make some tests 25x slower.
+- Progress bars off, a non-interactive matplotlib backend.
+- ``tiny_run``: one complete PPO run folder (a few seconds) shared by every test that only reads a run."""
 
 from __future__ import annotations
 
@@ -7,6 +11,13 @@ import os
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["RLCOURSE_PROGRESS"] = "0"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}
 

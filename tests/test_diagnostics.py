@@ -9,7 +9,8 @@ import pytest
 from rlcourse.algos.diagnostics import DIAGNOSTIC_COLUMNS, replay_diagnostics
 from rlcourse.core.errors import RLCourseError
 from rlcourse.contract.runs import curve_table
-from rlcourse.training.train import CURVE_COLUMNS, TrainConfig, train
+from rlcourse.contract.writer import CURVE_COLUMNS
+from rlcourse.training.train import TrainConfig, train
 
 TINY_SAC = {"learning_starts": 100, "batch_size": 32, "buffer_size": 2000, "policy_kwargs": {"net_arch": [32, 32]}}
 
@@ -52,7 +53,7 @@ def test_replay_diagnostics_on_a_model_and_the_rng_is_left_alone(diag_run):
     from stable_baselines3.common.env_util import make_vec_env
 
     from rlcourse.envs import make_env
-    from rlcourse.training.train import load_model
+    from rlcourse.algos.base import load_model
 
     model = load_model(diag_run, env=make_vec_env(lambda: make_env("FetchReachDense-v4"), n_envs=1, seed=5))
     with pytest.raises(ValueError, match="replay buffer holds 0"):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rlcourse import envs
+from rlcourse.envs import fetch
 from rlcourse.core.errors import RLCourseError
 
 
@@ -47,12 +48,12 @@ def test_backend_is_chosen_before_mujoco_is_imported():
     proc = _in_subprocess(code)
     assert proc.returncode == 0, proc.stderr
     chosen, exported = proc.stdout.split()
-    assert chosen == exported and chosen in envs.GL_BACKENDS
+    assert chosen == exported and chosen in fetch.GL_BACKENDS
 
 
 @pytest.mark.parametrize("backend", ["egl", "osmesa"])
 def test_each_backend_can_be_forced(backend):
-    if envs._probe_backend(backend) is not None:
+    if fetch._probe_backend(backend) is not None:
         pytest.skip(f"{backend} is not installed on this machine")
     code = ("from rlcourse import envs; f = envs.render_frame('FetchReach-v4', 0, 32, 32); "
             "print(envs.gl_backend(), f.std() > 5)")
@@ -67,9 +68,9 @@ def test_bad_mujoco_gl_value_is_a_clear_error():
 
 
 def test_no_backend_gives_instructions(monkeypatch):
-    monkeypatch.setattr(envs, "_gl_state", {"backend": None, "errors": {}})
+    monkeypatch.setattr(fetch, "_gl_state", {"backend": None, "errors": {}})
     monkeypatch.delenv("MUJOCO_GL", raising=False)
-    monkeypatch.setattr(envs, "_probe_backend", lambda b, timeout=60.0: f"{b} library not found")
+    monkeypatch.setattr(fetch, "_probe_backend", lambda b, timeout=60.0: f"{b} library not found")
     real_modules = dict(sys.modules)
     monkeypatch.setattr(sys, "modules", {k: v for k, v in real_modules.items() if k != "mujoco"})
     with pytest.raises(RLCourseError, match="no headless OpenGL backend works .*apt-get install"):
@@ -79,7 +80,7 @@ def test_no_backend_gives_instructions(monkeypatch):
 def test_save_gif_renders_a_policy_atomically(tmp_path):
     import imageio.v3 as iio
 
-    from rlcourse.contract.evaluate import FunctionPolicy
+    from rlcourse.contract.policies import FunctionPolicy
 
     sweep = FunctionPolicy(lambda obs: np.array([1.0, 0.0, 0.0, 0.0]))  # the arm moves, so frames differ
     path = envs.save_gif(sweep, "FetchReach-v4", tmp_path / "a.gif", seeds=[1000], size=64, every=10, fps=5)

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from rlcourse.core.errors import RLCourseError
-from rlcourse.contract.evaluate import FunctionPolicy, eval_report, evaluate, evaluate_run, summarize
+from rlcourse.contract.evaluate import eval_report, evaluate, summarize
+from rlcourse.contract.policies import FunctionPolicy
+from rlcourse.training.evaluation import evaluate_run
 from rlcourse.contract.runs import validate
 
 
@@ -65,5 +67,5 @@ def test_evaluate_run_is_deterministic_and_refuses_another_env(tiny_run, tmp_pat
     b = evaluate_run(tiny_run.path, n_episodes=2, out=tmp_path / "b.json")
     assert a["episodes"] == b["episodes"]
     with pytest.raises(RLCourseError, match="trained on FetchReachDense-v4"):
-        evaluate_run(tiny_run.path, n_episodes=1, env_id="FetchPush-v4", out=tmp_path / "c.json")
+        evaluate_run(tiny_run.path, n_episodes=1, spec="FetchPush-v4", out=tmp_path / "c.json")
     assert not (tmp_path / "c.json").exists()

@@ -132,12 +132,12 @@ def test_bad_settings_are_rejected():
 
 
 def test_a_run_through_the_contract_reproduces_its_evaluation(tmp_path):
-    from rlcourse.contract.evaluate import evaluate_run
-    from rlcourse.training.train import load_policy
+    from rlcourse.training.evaluation import evaluate_run
+    from rlcourse.algos.base import load_policy
 
     run = train(TrainConfig(algo="fastsac", env_id="FetchReach-v4", seed=0, total_steps=800, n_envs=2, her=True,
                             hyperparameters={"hidden": 32, "batch_size": 64, "learning_starts": 200},
-                            out_dir=str(tmp_path), eval_every=400, eval_episodes=2, final_eval_episodes=3,
+                            out_dir=str(tmp_path), eval_every=400, curve_eval_episodes=2, final_eval_episodes=3,
                             diagnostics=True, torch_threads=1, tensorboard=False))
     assert run.meta["algo"] == "fastsac" and run.meta["model"]["file"] == "model.pt"
     assert run.meta["hyperparameters"]["hidden"] == 32 and run.meta["hyperparameters"]["gamma"] == 0.95

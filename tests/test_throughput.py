@@ -38,7 +38,7 @@ def test_bad_requests_are_one_line_errors():
 
 
 def test_a_broken_document_fails_the_schema():
-    doc = {"schema": "rlcourse.analysis.throughput/1", "algo": "sac", "results": []}
+    doc = {"schema": "rlcourse.throughput/1", "algo": "sac", "results": []}
     with pytest.raises(RLCourseError, match="throughput document fails the schema"):
         validate(doc, "throughput")
 

@@ -9,7 +9,8 @@ import pytest
 
 from rlcourse.core.errors import RLCourseError
 from rlcourse.training.repro import compare_reports, repro_check
-from rlcourse.training.train import TrainConfig, hyperparameter_defaults, random_run, train, validate_config
+from rlcourse.algos.sb3 import hyperparameter_defaults
+from rlcourse.training.train import TrainConfig, random_run, train, validate_config
 
 from .conftest import TINY_PPO
 
@@ -127,7 +128,7 @@ def test_off_policy_runs_through_the_same_contract(tmp_path, algo, her):
     if her:
         assert hp["replay_buffer_kwargs"] == {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
     assert not list(tmp_path.glob("**/replay_buffer*.pkl"))  # replay buffers never land in a run folder
-    from rlcourse.contract.evaluate import evaluate_run
+    from rlcourse.training.evaluation import evaluate_run
 
     doc = evaluate_run(run.path, n_episodes=1, out=tmp_path / "again.json")  # loading a HER model needs an env
     assert doc["episodes"][0]["length"] == 50
@@ -149,9 +150,11 @@ def test_normalized_observations_travel_with_the_run(tmp_path):
     re-evaluation reproduces the run's eval.json, and a policy without them acts differently."""
     import numpy as np
 
-    from rlcourse.contract.evaluate import NormalizedPolicy, evaluate, evaluate_run
+    from rlcourse.contract.evaluate import evaluate
+    from rlcourse.contract.policies import NormalizedPolicy
+    from rlcourse.training.evaluation import evaluate_run
     from rlcourse.contract.runs import NORMALIZER_FILE, load_run
-    from rlcourse.training.train import load_model, load_policy
+    from rlcourse.algos.base import load_model, load_policy
 
     cfg = TrainConfig(algo="sac", env_id="FetchReach-v4", seed=0, total_steps=300, n_envs=2, her=True,
                       hyperparameters={"learning_starts": 100, "batch_size": 32, "buffer_size": 1000,
@@ -201,9 +204,13 @@ def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
         train_many([TrainConfig(seed=5, **{**base, "hyperparameters": {"nope": 1}})])
     assert not (tmp_path / "sac_FetchReach-v4_seed5").exists()
     blocked = tmp_path / "not_a_folder"
-    blocked.write_text("")  # training into it fails inside the worker, after validation
-    with pytest.raises(RLCourseError, match=r"run sac_FetchReach-v4_seed7 failed: \w+Error"):
+    blocked.write_text("")  # a file where the output folder should be: refused before any worker starts
+    with pytest.raises(RLCourseError, match="is a file, not a folder"):
         train_many([TrainConfig(seed=6, **base), TrainConfig(seed=7, **{**base, "out_dir": str(blocked)})], jobs=2)
+    assert not (tmp_path / "sac_FetchReach-v4_seed6").exists()
+    wide = {**base, "hyperparameters": {**base["hyperparameters"], "policy_kwargs": {"net_arch": "wide"}}}
+    with pytest.raises(RLCourseError, match=r"run sac_FetchReach-v4_seed7 failed: RLCourseError: cannot build sac"):
+        train_many([TrainConfig(seed=6, **base), TrainConfig(seed=7, **wide)], jobs=2)  # SB3 refuses it in the worker
 
 
 TRAIN_MANY_SCRIPT = """
@@ -267,7 +274,7 @@ def test_train_many_workers_do_not_outlive_their_parent(tmp_path, how):
 
 @pytest.mark.parametrize("algo", ["sac", "fastsac"])
 def test_stop_at_success_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path, monkeypatch, algo):
-    import rlcourse.contract.evaluate as ev
+    import rlcourse.contract.writer as ev
     from rlcourse.contract.runs import curve_table
 
     real, calls = ev.summarize, []
@@ -277,7 +284,7 @@ def test_stop_at_success_ends_training_at_the_first_evaluation_that_reaches_it(t
         return {**real(episodes), "success_rate": 0.0 if len(calls) == 1 else 1.0}
 
     monkeypatch.setattr(ev, "summarize", scripted)
-    cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", her=True, total_steps=5000, eval_every=500, eval_episodes=1,
+    cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", her=True, total_steps=5000, eval_every=500, curve_eval_episodes=1,
                       stop_at_success=0.9, hyperparameters={"learning_starts": 200}, torch_threads=1,
                       out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False)
     run = train(cfg)
@@ -302,7 +309,7 @@ def test_every_evaluation_gets_its_own_curve_row(tmp_path, algo):
     from rlcourse.contract.runs import curve_table
 
     cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", total_steps=1000, curve_points=3, eval_every=250,
-                      eval_episodes=1, hyperparameters={"learning_starts": 900}, torch_threads=1,
+                      curve_eval_episodes=1, hyperparameters={"learning_starts": 900}, torch_threads=1,
                       out_dir=str(tmp_path), final_eval_episodes=0, tensorboard=False)
     curve = curve_table(train(cfg).curve)
     evaluated = [t for t, s in zip(curve["timesteps"], curve["eval_success_rate"]) if s is not None]

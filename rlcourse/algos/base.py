@@ -71,7 +71,8 @@ def load_policy(run: Run) -> Any:
     return get_backend(run.meta["algo"]).load_policy(run)
 
 
-def load_model(run: Run) -> Any:
-    """A finished run's model object itself (an SB3 model, a fastsac Agent), without observation normaliser."""
+def load_model(run: Run, env: Any = None) -> Any:
+    """A finished run's model object itself (an SB3 model, bound to ``env`` if given; a fastsac Agent), without
+    its observation normaliser."""
     backend = get_backend(run.meta["algo"])
-    return backend.load_model(run) if hasattr(backend, "load_model") else backend.load_policy(run)
+    return backend.load_model(run, env) if hasattr(backend, "load_model") else backend.load_policy(run)

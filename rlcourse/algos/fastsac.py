@@ -118,8 +118,8 @@ class Normalizer:
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> Normalizer:
         n = cls(len(s["sum"]), s["eps"], s["clip"])
-        n.sum, n.sumsq, n.count = np.array(s["sum"], dtype=np.float64), np.array(s["sumsq"], dtype=np.float64), \
-            int(s["count"])
+        as_array = lambda x: np.array(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        n.sum, n.sumsq, n.count = as_array(s["sum"]), as_array(s["sumsq"]), int(s["count"])
         n._refresh()
         return n
 

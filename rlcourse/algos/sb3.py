@@ -8,6 +8,7 @@ files can execute code when loaded, so every one is checked against its recorded
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from pathlib import Path
@@ -115,6 +116,37 @@ def _writer_to(save: Any) -> Any:
     return write
 
 
+def make_vec_env(cfg: TrainConfig, env_fns: list[Any] | None = None, normalizer: Path | None = None) -> Any:
+    """``cfg.n_envs`` environments of ``cfg.spec`` in one process (``env_fns`` from the run writer, which share a
+    curriculum state), with episode statistics; environment ``i`` is reset with ``cfg.seed + i``. With
+    ``normalize_obs`` they are wrapped in SB3's ``VecNormalize`` (observations only), fresh or restored from
+    ``normalizer`` (a file already verified against its SHA-256)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
+
+    from rlcourse.envs.spec import make
+
+    spec = cfg.spec.validate()
+    venv = VecMonitor(DummyVecEnv(env_fns or [lambda: make(spec) for _ in range(cfg.n_envs)]),
+                      info_keywords=("is_success",))
+    venv.seed(cfg.seed)
+    if not cfg.normalize_obs:
+        return venv
+    if normalizer is not None:
+        return VecNormalize.load(str(normalizer), venv)
+    return VecNormalize(venv, norm_obs=True, norm_reward=False)
+
+
+def build_model(cfg: TrainConfig, venv: Any, tensorboard_log: str | None = None, **overrides: Any) -> Any:
+    """A fresh SB3 model for ``cfg`` on ``venv`` (a one-line error for arguments SB3 itself rejects)."""
+    device = overrides.pop("device", _device(cfg))
+    kwargs = {**_constructor_kwargs(cfg), **overrides}
+    try:
+        return algo_class(cfg.algo)("MultiInputPolicy", venv, seed=cfg.seed, device=device, verbose=0,
+                                    tensorboard_log=tensorboard_log, **copy.deepcopy(kwargs))
+    except (TypeError, ValueError, AssertionError, KeyError) as exc:
+        raise RLCourseError(f"cannot build {cfg.algo} with these hyperparameters: {exc}") from None
+
+
 class SB3Backend:
     """One stable-baselines3 algorithm as a backend."""
 
@@ -139,21 +171,10 @@ class SB3Backend:
     def extra_columns(self, cfg: TrainConfig) -> list[str]:
         return DIAGNOSTIC_COLUMNS if cfg.diagnostics else []
 
-    def _vec_env(self, cfg: TrainConfig, writer: RunWriter, normalizer: Path | None) -> Any:
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
-
-        venv = VecMonitor(DummyVecEnv(writer.env_fns()), info_keywords=("is_success",))
-        venv.seed(cfg.seed)  # environment i is reset with seed + i, as make_vec_env does
-        if not cfg.normalize_obs:
-            return venv
-        if normalizer is not None:
-            return VecNormalize.load(str(normalizer), venv)
-        return VecNormalize(venv, norm_obs=True, norm_reward=False)
-
     def train(self, cfg: TrainConfig, writer: RunWriter) -> Run:
         cls = algo_class(self.name)
         resume = writer.resume
-        venv = self._vec_env(cfg, writer, resume.files.get(NORMALIZER_FILE) if resume else None)
+        venv = make_vec_env(cfg, writer.env_fns(), resume.files.get(NORMALIZER_FILE) if resume else None)
         tb = None
         if cfg.tensorboard:
             from rlcourse.core.paths import scratch_dir
@@ -165,11 +186,7 @@ class SB3Backend:
                 if "replay_buffer.pkl" in resume.files:
                     model.load_replay_buffer(resume.files["replay_buffer.pkl"])
             else:
-                try:
-                    model = cls("MultiInputPolicy", venv, seed=cfg.seed, device=_device(cfg), verbose=0,
-                                tensorboard_log=tb, **_constructor_kwargs(cfg))
-                except (TypeError, ValueError, AssertionError, KeyError) as exc:
-                    raise RLCourseError(f"cannot build {cfg.algo} with these hyperparameters: {exc}") from None
+                model = build_model(cfg, venv, tb)
             callback = _callback(cfg, writer)
             remaining = cfg.total_steps - model.num_timesteps
             if remaining > 0:

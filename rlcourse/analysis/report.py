@@ -122,10 +122,11 @@ def seed_summary(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str] = t
             if name not in METRICS:
                 raise RLCourseError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
             if name in POOLED:
-                if not runs:
+                evaluated = [r for r in runs if r.eval]  # as for the other metrics: runs without it are left out
+                if not evaluated:
                     continue
-                pooled = pooled_wilson(success_counts(r) for r in runs)
-                rows.append({"group": label, "metric": name, "n_seeds": len(runs), "mean": pooled["rate"],
+                pooled = pooled_wilson(success_counts(r) for r in evaluated)
+                rows.append({"group": label, "metric": name, "n_seeds": len(evaluated), "mean": pooled["rate"],
                              "ci95_lo": pooled["lo"], "ci95_hi": pooled["hi"], "per_seed": pooled["per_seed"],
                              "interval": "wilson_pooled", "successes": pooled["successes"],
                              "n_episodes": pooled["n_episodes"]})

@@ -32,12 +32,13 @@ def default_path(profile: str, algo: str = "sac", env_id: str = "FetchReachDense
 
 def _measure_one(algo: str, env_id: str, n_envs: int, steps: int, warmup_steps: int, hp: dict[str, Any],
                  seed: int, device: str) -> dict[str, Any]:
-    from rlcourse.training.train import TrainConfig, _make_vec_env, algo_class
+    from rlcourse.algos.sb3 import build_model, make_vec_env
+    from rlcourse.contract.config import TrainConfig
 
-    venv = _make_vec_env(TrainConfig(algo=algo, env_id=env_id, seed=seed, n_envs=n_envs))
+    cfg = TrainConfig(algo=algo, env_id=env_id, seed=seed, n_envs=n_envs, hyperparameters=hp, device=device)
+    venv = make_vec_env(cfg)
     try:
-        # a deep copy: SB3 writes into the policy_kwargs dict it is given
-        model = algo_class(algo)("MultiInputPolicy", venv, seed=seed, device=device, verbose=0, **copy.deepcopy(hp))
+        model = build_model(cfg, venv)
         if warmup_steps:
             model.learn(total_timesteps=warmup_steps)
         n0, u0 = model.num_timesteps, model._n_updates
@@ -67,7 +68,9 @@ def measure_throughput(algo: str = "sac", env_id: str = "FetchReachDense-v4",
 
     from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
     from rlcourse.contract.runs import validate, write_json
-    from rlcourse.training.train import TrainConfig, check_hyperparameters, effective_hyperparameters
+    from rlcourse.algos.sb3 import SB3Backend, check_hyperparameters
+    from rlcourse.contract.config import TrainConfig
+    from rlcourse.core.threads import torch_threads as threads_set_to
 
     if algo not in SUPPORTED:
         raise RLCourseError(f"throughput is measured for off-policy algorithms ({', '.join(SUPPORTED)}), not {algo!r}")
@@ -78,22 +81,17 @@ def measure_throughput(algo: str = "sac", env_id: str = "FetchReachDense-v4",
     if warmup_steps <= int(hp["learning_starts"]):
         raise RLCourseError(f"warmup_steps ({warmup_steps}) must exceed learning_starts ({hp['learning_starts']}) "
                             "so that the timed window measures training, not random data collection")
-    previous = torch.get_num_threads()
-    if torch_threads is not None:
-        torch.set_num_threads(int(torch_threads))
-    try:
+    with threads_set_to(int(torch_threads or 0)):
         results = [_measure_one(algo, env_id, int(n), steps, warmup_steps, hp, seed, device) for n in n_envs_list]
         threads = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous)
     doc = {
-        "schema": "rlcourse.analysis.throughput/1",
+        "schema": "rlcourse.throughput/1",
         "algo": algo,
         "env_id": env_id,
         "seed": seed,
         "steps": steps,
         "warmup_steps": warmup_steps,
-        "hyperparameters": effective_hyperparameters(TrainConfig(algo=algo, env_id=env_id, hyperparameters=hp)),
+        "hyperparameters": SB3Backend(algo).hyperparameters(TrainConfig(algo=algo, env_id=env_id, hyperparameters=hp)),
         "device": device,
         "torch_threads": threads,
         "versions": versions(),
@@ -128,43 +126,38 @@ def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[
     the policy's forward pass when acting, so real training is a little slower."""
     import torch
 
-    from rlcourse.training.train import _constructor_kwargs, _make_vec_env, algo_class, validate_config
+    from rlcourse.algos.sb3 import build_model, make_vec_env
+    from rlcourse.core.threads import torch_threads
+    from rlcourse.training.train import validate_config
 
-    validate_config(cfg)
+    validate_config(cfg, preflight=False)
     if cfg.algo not in SUPPORTED + ("fastsac",):
         raise RLCourseError(f"costs are measured for off-policy algorithms ({', '.join(SUPPORTED)}, fastsac), "
                             f"not {cfg.algo!r}")
-    previous = torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(int(cfg.torch_threads))
-    if cfg.algo == "fastsac":
-        try:
+    with torch_threads(cfg.torch_threads):
+        if cfg.algo == "fastsac":
             return _fastsac_costs(cfg, fill_steps, repeats)
+        venv = make_vec_env(cfg)
+        try:
+            # collection only while filling: no gradient step before fill_steps
+            model = build_model(cfg, venv, learning_starts=fill_steps + cfg.n_envs, device="cpu")
+            t0 = time.perf_counter()
+            model.learn(total_timesteps=fill_steps)
+            env_step = (time.perf_counter() - t0) / model.num_timesteps
+            batch = int(model.batch_size)
+            vec_norm = model.get_vec_normalize_env()
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                model.replay_buffer.sample(batch, env=vec_norm)
+            sample = (time.perf_counter() - t0) / repeats
+            model.train(gradient_steps=5, batch_size=batch)  # warm-up
+            t0 = time.perf_counter()
+            model.train(gradient_steps=repeats, batch_size=batch)
+            grad = (time.perf_counter() - t0) / repeats
+            train_freq = model.train_freq.frequency  # in vector steps
+            utd = (model.gradient_steps if model.gradient_steps > 0 else train_freq * cfg.n_envs) / (train_freq * cfg.n_envs)
         finally:
-            torch.set_num_threads(previous)
-    venv = _make_vec_env(cfg)
-    try:
-        kwargs = copy.deepcopy(_constructor_kwargs(cfg))
-        kwargs["learning_starts"] = fill_steps + cfg.n_envs  # collection only: no gradient step while filling
-        model = algo_class(cfg.algo)("MultiInputPolicy", venv, seed=cfg.seed, device="cpu", verbose=0, **kwargs)
-        t0 = time.perf_counter()
-        model.learn(total_timesteps=fill_steps)
-        env_step = (time.perf_counter() - t0) / model.num_timesteps
-        batch = int(model.batch_size)
-        vec_norm = model.get_vec_normalize_env()
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            model.replay_buffer.sample(batch, env=vec_norm)
-        sample = (time.perf_counter() - t0) / repeats
-        model.train(gradient_steps=5, batch_size=batch)  # warm-up
-        t0 = time.perf_counter()
-        model.train(gradient_steps=repeats, batch_size=batch)
-        grad = (time.perf_counter() - t0) / repeats
-        train_freq = model.train_freq.frequency  # in vector steps
-        utd = (model.gradient_steps if model.gradient_steps > 0 else train_freq * cfg.n_envs) / (train_freq * cfg.n_envs)
-    finally:
-        venv.close()
-        torch.set_num_threads(previous)
+            venv.close()
     return {"env_step_ms": 1000 * env_step, "sample_ms": 1000 * sample, "gradient_step_ms": 1000 * grad,
             "sample_share_of_gradient_step": sample / grad, "updates_per_env_step": utd,
             "predicted_steps_per_s": 1.0 / (env_step + utd * grad)}

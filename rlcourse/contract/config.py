@@ -130,7 +130,8 @@ def check_float(name: str, value: Any, low: float | None = None, high: float | N
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise RLCourseError(f"{name} must be a finite number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise RLCourseError(f"{name} must lie in [{low}, {high}], got {value}")
+        span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+        raise RLCourseError(f"{name} must lie in {span}, got {value:g}")
     return float(value)
 
 

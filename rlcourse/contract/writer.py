@@ -126,7 +126,7 @@ class RunWriter:
         try:
             self._prepare()
         except BaseException:
-            self.close()
+            self.close(failed=True)
             raise
         self.t0 = time.perf_counter()
         self.wall0 = self.resume.wall_clock_s if self.resume else 0.0
@@ -149,11 +149,13 @@ class RunWriter:
     def __enter__(self) -> RunWriter:
         return self.open()
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.close(failed=exc_type is not None)
 
     def _lock(self) -> None:
-        path = self.root / f".{self.run_id}.lock"
+        """An exclusive ``flock`` on ``<run_id>.partial/.lock``; the kernel releases it if the process dies."""
+        self.partial.mkdir(parents=True, exist_ok=True)
+        path = self.partial / ".lock"
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -162,20 +164,25 @@ class RunWriter:
                 os.close(fd)
                 raise RLCourseError(f"another process is training into {self.partial}; wait for it or choose another "
                                     "run id") from None
-            try:  # the file may have been removed by a process that just finished: lock the current one
+            try:  # the file may belong to a folder that was just renamed into place: lock the current one
                 same = os.fstat(fd).st_ino == os.stat(path).st_ino
             except FileNotFoundError:
                 same = False
             if same:
-                self._lock_fd, self._lock_path = fd, path
+                self._lock_fd = fd
                 return
             os.close(fd)
+            self.partial.mkdir(parents=True, exist_ok=True)
 
-    def close(self) -> None:
-        """Release the lock (the staging folder stays, for a resume)."""
+    def close(self, failed: bool = False) -> None:
+        """Release the lock. After a failure, a staging folder with nothing to resume is removed, so that a
+        refused or crashed start leaves nothing behind (one with a checkpoint stays, for the resume)."""
         if getattr(self, "bar", None) is not None:
             self.bar.close()
             self.bar = None
+        if failed and self._lock_fd is not None and self.partial.is_dir() and not (
+                (self.resume_dir / "state.json").is_file() or (self.partial / "finished.json").is_file()):
+            shutil.rmtree(self.partial, ignore_errors=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -202,9 +209,9 @@ class RunWriter:
                                       resumed=int(saved["resumed"]) + 1, rows=saved["rows"], files=files,
                                       extra=saved.get("extra", {}), curriculum=saved.get("curriculum"))
             return
-        if self.partial.exists():
-            shutil.rmtree(self.partial)
-        self.partial.mkdir(parents=True)
+        for child in self.partial.iterdir():  # a stale start without a checkpoint: clear it, keep our lock
+            if child.name != ".lock":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     # -- environments ------------------------------------------------------------------------------------------
     def env_fns(self) -> list[Callable[[], Any]]:
@@ -303,22 +310,21 @@ class RunWriter:
         return self.complete()
 
     def complete(self) -> Run:
-        """Move the finished staging folder into place (the old run, with ``overwrite``, is removed only after)."""
+        """Move the finished staging folder into place (the old run, with ``overwrite``, is removed only after).
+        The ``finished.json`` marker goes with it and is removed last, so a kill at any point leaves either a
+        marked staging folder (the next start only renames it) or the complete run."""
         shutil.rmtree(self.resume_dir, ignore_errors=True)
-        (self.partial / "finished.json").unlink(missing_ok=True)
         old = None
         if self.final.exists():
             old = self.root / f".{self.run_id}.replaced"
             shutil.rmtree(old, ignore_errors=True)
             self.final.rename(old)
+        (self.partial / ".lock").unlink(missing_ok=True)
         self.partial.rename(self.final)
+        (self.final / "finished.json").unlink(missing_ok=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self.close()
-        try:
-            self._lock_path.unlink()
-        except (AttributeError, FileNotFoundError):
-            pass
         return load_run(self.final)
 
     def meta(self, steps: int, wall: float, device: str, paths: dict[str, Path]) -> dict[str, Any]:

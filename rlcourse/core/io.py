@@ -88,7 +88,7 @@ def verify_sha256(path: Path | str, expected: str, what: str = "file") -> Path:
     Call it before anything deserialises the file."""
     path = Path(path)
     if not path.is_file():
-        raise RLCourseError(f"{what} {path} is missing")
+        raise RLCourseError(f"checkpoint {path.parent} lists {path.name} but the file is missing")
     if sha256(path) != expected:
         raise RLCourseError(f"{what} {path} is corrupt or was modified: its SHA-256 does not match the record")
     return path

@@ -27,7 +27,7 @@ import math
 import numbers
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -211,6 +211,12 @@ def _clip(env: gym.Env, action: Any) -> np.ndarray:
     return np.clip(action, env.action_space.low, env.action_space.high)
 
 
+def _like(result: np.ndarray, action: Any) -> np.ndarray:
+    """``result`` in the caller's floating dtype, so a no-op wrapper hands the task bit-identical actions."""
+    dtype = getattr(action, "dtype", None)
+    return result.astype(dtype) if dtype is not None and np.issubdtype(dtype, np.floating) else result
+
+
 def _site_position(env: gym.Env, site: str) -> np.ndarray:
     """World position of a MuJoCo site of the task, found by name."""
     base = env.unwrapped
@@ -297,7 +303,7 @@ class ActionNoise(_SeededWrapper):
     def step(self, action: Any):
         action = np.asarray(action)
         noise = self.sigma * self.noise_rng.standard_normal(action.shape)
-        return self.env.step(_clip(self, action + noise))
+        return self.env.step(_like(_clip(self, action + noise), action))
 
 
 class ActionScale(gym.ActionWrapper):
@@ -326,7 +332,7 @@ class ActionFilter(gym.ActionWrapper):
 
     def action(self, action: Any) -> np.ndarray:
         self._previous = self.alpha * _clip(self, action) + (1.0 - self.alpha) * self._previous
-        return self._previous.copy()
+        return _like(self._previous, action)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -64,9 +64,11 @@ def evaluate_run(
     check_int("n_episodes", n_episodes, 1)
     check_int("seed", seed, 0)
     folder = resolve_run_dir(run)
-    r = load_run(folder, verify_model=False)
+    r = load_run(folder)  # the model's SHA-256 is checked here, before anything else
     trained = trained_spec(r.meta)
     target = evaluation_spec(trained) if spec is None else EnvSpec.coerce(spec).validate()
+    if target != trained and target != evaluation_spec(trained):
+        _check_compatible(trained, target)
     dest = Path(out) if out else folder / "eval.json"
     if out is not None and dest.exists() and dest.is_dir():
         raise RLCourseError(f"--out {dest} is a folder; give a file name")
@@ -77,9 +79,6 @@ def evaluate_run(
             raise RLCourseError(f"{dest} was made under another protocol ({old['n_episodes']} episodes from seed "
                                 f"{old['seed']} on {EnvSpec.from_json(old['env_spec']).label()}); write this "
                                 "evaluation elsewhere with --out, or pass --replace")
-    if target != trained and target != evaluation_spec(trained):
-        _check_compatible(trained, target)
-    r = load_run(folder)  # verifies the model's SHA-256
     policy = load_policy(r)
     checkpoint = None if r.meta["algo"] == "random" else {
         "path": f"{folder.name}/{r.meta['model']['file']}", "sha256": r.meta["model"]["sha256"]}

@@ -1,0 +1,267 @@
+"""The run writer and the contract around it: one folder per run, owned by one process, resumable, never lost;
+committed runs load with their checksums verified and re-evaluate to their committed numbers; checkpoints are
+data; environment specs train and evaluate through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlcourse.cli import main
+from rlcourse.contract.config import TrainConfig
+from rlcourse.contract.runs import list_runs, load_run, read_json
+from rlcourse.contract.writer import RunWriter
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.paths import checkpoints_dir
+from rlcourse.training.train import train
+
+from .conftest import TINY_PPO
+
+COMMITTED = [r.path.name for r in list_runs(checkpoints_dir(), verify_model=False)]
+
+
+def _cfg(tmp_path: Path, **change) -> TrainConfig:
+    base = dict(algo="ppo", env_id="FetchReachDense-v4", seed=0, total_steps=256, n_envs=2,
+                hyperparameters=TINY_PPO, out_dir=str(tmp_path), final_eval_episodes=2, tensorboard=False)
+    return TrainConfig(**{**base, **change})
+
+
+# -- committed runs -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_runs_load_verified_and_reevaluate_to_their_numbers(name):
+    """Every reference run loads through the contract (model SHA-256 checked) and its policy, evaluated on the
+    first two committed episode seeds, reproduces the committed episodes: success, length, time to success and
+    return exactly. The continuous metrics agree to float rounding on the machine that made them; the reference
+    runs were evaluated on another CPU, whose float32 kernels round differently, and 50 steps of contact dynamics
+    amplify that (up to 8% on one Push episode's final distance, 1e-5 on Reach), hence the 15% tolerance."""
+    from rlcourse.algos.base import load_policy
+    from rlcourse.contract.evaluate import evaluate
+    from rlcourse.training.evaluation import eval_protocol
+
+    run = load_run(checkpoints_dir() / name)
+    assert run.eval is not None, name
+    proto = eval_protocol(run.eval)
+    episodes = evaluate(load_policy(run), proto["env_spec"], n_episodes=2, seed=proto["seed"],
+                        deterministic=proto["deterministic"])
+    for new, old in zip(episodes, run.eval["episodes"][:2]):
+        exact = ("seed", "length", "success", "time_to_success") + (() if "Dense" in name else ("return",))
+        assert {k: new[k] for k in exact} == {k: old[k] for k in exact}, name
+        for k in ("return", "final_distance", "smoothness", "peak_action", "path_length", "action_energy"):
+            assert new[k] == pytest.approx(old[k], rel=0.15, abs=1e-6), (name, k)
+
+
+def test_every_committed_run_is_listed():
+    assert len(COMMITTED) >= 20 and "fastsac_her_FetchPush-v4_seed0" in COMMITTED
+
+
+# -- the writer -----------------------------------------------------------------------------------------------------
+def test_two_writers_never_share_a_run_folder(tmp_path):
+    cfg = _cfg(tmp_path)
+    first = RunWriter(cfg, {"hyperparameters": {}, "policy": "x"}).open()
+    try:
+        with pytest.raises(RLCourseError, match="another process is training into"):
+            RunWriter(cfg, {"hyperparameters": {}, "policy": "x"}).open()
+    finally:
+        first.close()
+    second = RunWriter(cfg, {"hyperparameters": {}, "policy": "x"}).open()  # free again once released
+    second.close()
+
+
+def test_a_second_process_is_refused_while_one_trains(tmp_path):
+    """A real second process: it gets one line and exit 2 while the first holds the run."""
+    import subprocess
+
+    cfg = _cfg(tmp_path)
+    writer = RunWriter(cfg, {"hyperparameters": {}, "policy": "x"}).open()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rlcourse", "train", "--algo", "ppo", "--env",
+                               "FetchReachDense-v4", "--n-envs", "2", "--total-steps", "256", "--out", str(tmp_path),
+                               "--run-id", cfg.resolved_run_id(), "--no-progress"],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        writer.close()
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "another process" in proc.stderr
+
+
+def test_a_finished_run_killed_before_its_rename_is_completed_not_retrained(tmp_path, monkeypatch):
+    calls = []
+    real = RunWriter.complete
+
+    def killed(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the last milliseconds: everything written, the rename not done
+        return real(self)
+
+    monkeypatch.setattr(RunWriter, "complete", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tmp_path))
+    partial = tmp_path / "ppo_FetchReachDense-v4_seed0.partial"
+    assert (partial / "finished.json").is_file() and (partial / "eval.json").is_file()
+    stamp = (partial / "meta.json").read_bytes()
+
+    import rlcourse.algos.sb3 as sb3
+
+    monkeypatch.setattr(sb3.SB3Backend, "train", lambda *a: pytest.fail("a finished run was trained again"))
+    run = train(_cfg(tmp_path))
+    assert (run.path / "meta.json").read_bytes() == stamp and not partial.exists()
+    assert sorted(p.name for p in run.path.iterdir()) == ["curve.json", "eval.json", "meta.json", "model.zip"]
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    old = train(_cfg(tmp_path))
+    before = (old.path / "meta.json").read_bytes()
+    import rlcourse.algos.sb3 as sb3
+
+    def crash(*a):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(sb3, "build_model", crash)
+    with pytest.raises(RuntimeError):
+        train(_cfg(tmp_path, overwrite=True))
+    assert (old.path / "meta.json").read_bytes() == before  # the finished run is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == [old.path.name]  # and nothing was left behind
+
+
+@pytest.mark.parametrize("case", ["file_at_run", "file_at_out", "out_under_a_file", "file_at_partial"])
+def test_a_bad_output_location_is_refused_before_any_work(tmp_path, case, monkeypatch):
+    import rlcourse.envs.spec as spec
+
+    monkeypatch.setattr(spec, "make", lambda *a, **k: pytest.fail("an environment was built"))
+    out = tmp_path
+    if case == "file_at_run":
+        (tmp_path / "ppo_FetchReachDense-v4_seed0").write_text("not a run")
+    elif case == "file_at_out":
+        out = tmp_path / "out"
+        out.write_text("")
+    elif case == "out_under_a_file":
+        (tmp_path / "f").write_text("")
+        out = tmp_path / "f" / "runs"
+    else:
+        (tmp_path / "ppo_FetchReachDense-v4_seed0.partial").write_text("")
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(RLCourseError):
+        train(_cfg(out, overwrite=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+def test_a_tampered_resume_checkpoint_is_refused_in_one_line(tmp_path):
+    """Kill-and-resume works (tests/test_train.py); here the resume checkpoint was damaged in between."""
+    cfg = _cfg(tmp_path, total_steps=1024, checkpoint_every=256)
+    import rlcourse.contract.writer as writer_module
+
+    real_finish = writer_module.RunWriter.finish
+
+    def die(self, *a, **k):
+        raise KeyboardInterrupt
+
+    writer_module.RunWriter.finish = die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg)
+    finally:
+        writer_module.RunWriter.finish = real_finish
+    resume = tmp_path / "ppo_FetchReachDense-v4_seed0.partial" / "resume"
+    state = json.loads((resume / "state.json").read_text())
+    assert set(state["files"]) == {"model.zip"}
+    with open(resume / "model.zip", "r+b") as fh:
+        fh.truncate(100)
+    with pytest.raises(RLCourseError, match="resume checkpoint file .*model.zip is corrupt"):
+        train(cfg)
+    assert (resume / "state.json").is_file()  # nothing was thrown away
+
+
+# -- checkpoints are data -------------------------------------------------------------------------------------------
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['RLCOURSE_PWNED']}",))
+
+
+def test_a_malicious_fastsac_checkpoint_runs_no_code(tmp_path, monkeypatch):
+    import torch
+
+    from rlcourse.algos.fastsac import load_agent
+
+    flag = tmp_path / "pwned"
+    monkeypatch.setenv("RLCOURSE_PWNED", str(flag))
+    evil = tmp_path / "model.pt"
+    torch.save({"config": _Payload()}, evil)
+    with pytest.raises(RLCourseError, match="cannot load checkpoint"):
+        load_agent(evil)
+    assert not flag.exists()
+
+
+def test_fastsac_saves_tensors_only(tmp_path):
+    import torch
+
+    from rlcourse.algos.fastsac import Agent, FastSACConfig, load_agent, save_agent
+
+    agent = Agent(10, 3, 4, FastSACConfig(hidden=8))
+    agent.obs_norm.update(torch.randn(5, 10).numpy())
+    save_agent(agent, tmp_path / "a.pt")
+    torch.load(tmp_path / "a.pt", weights_only=True)  # no allow-list needed: tensors and plain values only
+    again = load_agent(tmp_path / "a.pt")
+    x = torch.randn(2, 10).numpy(), torch.randn(2, 3).numpy()
+    assert (again.act(*x, deterministic=True) == agent.act(*x, deterministic=True)).all()
+
+
+def test_a_model_whose_checksum_does_not_match_is_never_deserialised(tiny_run, tmp_path, monkeypatch):
+    from rlcourse.algos.base import load_policy
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir)
+    with open(run_dir / "model.zip", "ab") as fh:
+        fh.write(b"\0")
+    import stable_baselines3
+
+    monkeypatch.setattr(stable_baselines3.PPO, "load", lambda *a, **k: pytest.fail("deserialised"))
+    with pytest.raises(RLCourseError, match="corrupt"):
+        load_policy(load_run(run_dir, verify_model=False))
+
+
+def test_eval_keeps_a_report_made_under_another_protocol(tiny_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir)
+    before = (run_dir / "eval.json").read_bytes()
+    assert main(["eval", str(run_dir), "--n-episodes", "2", "--no-progress"]) == 2
+    assert "another protocol" in capsys.readouterr().err
+    assert (run_dir / "eval.json").read_bytes() == before
+    assert main(["eval", str(run_dir), "--n-episodes", "3", "--no-progress"]) == 0  # the same protocol: refreshed
+    assert main(["eval", str(run_dir), "--n-episodes", "2", "--replace", "--no-progress"]) == 0
+    assert read_json(run_dir / "eval.json")["n_episodes"] == 2
+
+
+# -- environment specs through the command line ---------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("wrap", ["goal_curriculum:mode=steps,start=0.2,end=1,steps=1000", "obs_noise:sigma=0.01",
+                                  "action_filter:alpha=0.5"])
+def test_a_wrapper_trains_and_evaluates_through_the_cli(tmp_path, wrap, capsys):
+    argv = ["train", "--recipe", "fast", "--env", "FetchReach-v4", "--total-steps", "1200", "--wrap", wrap,
+            "--out", str(tmp_path), "--run-id", "wrapped", "--eval-episodes", "2", "--torch-threads", "1",
+            "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    run = load_run(tmp_path / "wrapped")
+    name = wrap.split(":")[0]
+    assert [w["name"] for w in run.meta["env_spec"]["wrappers"]] == [name]
+    assert run.meta["command"] == "rlcourse " + " ".join(argv)  # the command that recreates the run
+    evaluated_on = [w["name"] for w in run.eval["env_spec"]["wrappers"]]
+    if name == "goal_curriculum":  # training-only: the run is evaluated on the task's own goals
+        assert evaluated_on == []
+        columns = run.curve["columns"]
+        difficulty = [row[columns.index("difficulty")] for row in run.curve["rows"]]
+        assert difficulty[0] < difficulty[-1] <= 1.0 and difficulty == sorted(difficulty)
+    else:
+        assert evaluated_on == [name]
+    # the same policy on another spec: a stress test, written next to the run, not over its eval.json
+    out = tmp_path / "stress.json"
+    assert main(["eval", str(run.path), "--wrap", "action_noise:sigma=0.2", "--n-episodes", "2", "--out",
+                 str(out), "--no-progress"]) == 0
+    stress = read_json(out, "eval")
+    assert [w["name"] for w in stress["env_spec"]["wrappers"]][-1] == "action_noise"
+    assert read_json(run.path / "eval.json") == run.eval
