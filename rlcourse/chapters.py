@@ -8,10 +8,16 @@ tests see every profile.
 - ``quick``: CPU-only, minutes; what nbval, ``make test`` and the book build run. Shows real learning where that
   fits in minutes, and loads the committed reference runs for the full results.
 - ``full``: produces the reference runs under ``checkpoints/`` (hours on a CPU for the later chapters).
+
+A chapter states its quick settings once, in full, and the full profile only as what changes: :func:`merge_profile`
+applies the changes key by key (nested dicts recursively) and refuses a change whose type differs from the value it
+replaces (a typo'd key or a string where a number belongs fails when the registry is imported, not hours into a run).
+Keys that only the full profile needs (e.g. the Push runs of chapter 4) are added by it.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,19 +28,50 @@ from rlcourse.core.paths import project_root
 PROFILES = ("quick", "full")
 
 
+def _kind(value: Any) -> str:
+    """The type a setting must keep: ints and floats are both numbers; lists, dicts, strings, bools as such."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def merge_profile(base: dict[str, Any], changes: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """``base`` with ``changes`` applied: nested dicts merged, every replaced value of the same kind."""
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if key in base:
+            if _kind(value) != _kind(base[key]):
+                raise TypeError(f"profile setting {where}{key}: {_kind(base[key])} in quick, {_kind(value)} in full")
+            if isinstance(value, dict):
+                value = merge_profile(base[key], value, f"{where}{key}.")
+        merged[key] = copy.deepcopy(value)
+    return merged
+
+
 @dataclass(frozen=True)
 class Chapter:
-    """One chapter: id, title, syllabus week, notebook file (None while unwritten) and its profile settings."""
+    """One chapter: id, title, syllabus week, notebook file (None while unwritten), its quick settings and what the
+    full profile changes."""
 
     id: str
     title: str
     week: str
     notebook: str | None
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    full: dict[str, Any] = field(default_factory=dict)
 
     @property
     def written(self) -> bool:
         return self.notebook is not None
+
+    @property
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """Every profile's complete settings (none while the chapter is unwritten)."""
+        if not self.quick:
+            return {}
+        return {"quick": copy.deepcopy(self.quick), "full": merge_profile(self.quick, self.full, f"{self.id}: ")}
 
     def notebook_path(self) -> Path:
         if self.notebook is None:
@@ -47,23 +84,17 @@ CHAPTERS: dict[str, Chapter] = {
     for c in [
         Chapter(
             "ch00", "Proof of life", "0", "ch00_proof_of_life.ipynb",
-            profiles={
-                "quick": {"env_id": "FetchReachDense-v4", "seed": 0, "total_steps": 4096, "n_envs": 8,
-                          "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 4},
-                          "eval_episodes": 10, "repro_steps": 1024, "repro_episodes": 5},
-                "full": {"env_id": "FetchReachDense-v4", "seed": 0, "total_steps": 50_000, "n_envs": 8,
-                         "ppo": {"n_steps": 1024, "batch_size": 256, "n_epochs": 10},
-                         "eval_episodes": 100, "repro_steps": 8192, "repro_episodes": 20},
-            },
+            quick={"env_id": "FetchReachDense-v4", "seed": 0, "total_steps": 4096, "n_envs": 8,
+                   "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 4},
+                   "eval_episodes": 10, "repro_steps": 1024, "repro_episodes": 5},
+            full={"total_steps": 50_000, "ppo": {"n_steps": 1024, "n_epochs": 10},
+                  "eval_episodes": 100, "repro_steps": 8192, "repro_episodes": 20},
         ),
         Chapter(
             "ch01", "Environment anatomy", "1", "ch01_env_anatomy.ipynb",
-            profiles={
-                "quick": {"env_id": "FetchReachDense-v4", "seed": 0, "reward_check_steps": 500, "relabel_goals": 3,
-                          "atol": 1e-10, "goal_resets": 100, "random_episodes": 30},
-                "full": {"env_id": "FetchReachDense-v4", "seed": 0, "reward_check_steps": 2000, "relabel_goals": 5,
-                         "atol": 1e-10, "goal_resets": 500, "random_episodes": 100},
-            },
+            quick={"env_id": "FetchReachDense-v4", "seed": 0, "reward_check_steps": 500, "relabel_goals": 3,
+                   "atol": 1e-10, "goal_resets": 100, "random_episodes": 30},
+            full={"reward_check_steps": 2000, "relabel_goals": 5, "goal_resets": 500, "random_episodes": 100},
         ),
         Chapter(
             "ch02", "PPO on dense Reach", "2", "ch02_ppo_dense_reach.ipynb",
@@ -72,24 +103,17 @@ CHAPTERS: dict[str, Chapter] = {
             # full: the source book's hyperparameters on 3 seeds. The book trains 1M steps per seed; 204,800 (25
             #   rollouts of 1024 x 8, so PPO stops exactly at the budget) already shows the plateau of the
             #   deterministic evaluation run every 10k steps, and keeps the three runs near 20 min on 2 CPU cores.
-            profiles={
-                "quick": {"env_id": "FetchReachDense-v4", "seeds": [0], "n_envs": 8, "total_steps": 32_768,
-                          "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 10, "learning_rate": 3e-4,
-                                  "gamma": 0.99, "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0,
-                                  "vf_coef": 0.5, "max_grad_norm": 0.5},
-                          "eval_episodes": 50, "eval_every": 0, "curve_eval_episodes": 10, "min_success": 0.90,
-                          "scratch": {"total_steps": 12_288, "n_envs": 8, "n_steps": 128, "n_epochs": 10,
-                                      "batch_size": 64, "learning_rate": 1e-3},
-                          "scratch_eval_episodes": 10, "bridge_steps": 256, "bridge_envs": 4, "torch_threads": 1},
-                "full": {"env_id": "FetchReachDense-v4", "seeds": [0, 1, 2], "n_envs": 8, "total_steps": 204_800,
-                         "ppo": {"n_steps": 1024, "batch_size": 256, "n_epochs": 10, "learning_rate": 3e-4,
-                                 "gamma": 0.99, "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0,
-                                 "vf_coef": 0.5, "max_grad_norm": 0.5},
-                         "eval_episodes": 100, "eval_every": 10_000, "curve_eval_episodes": 10, "min_success": 0.90,
-                         "scratch": {"total_steps": 40_960, "n_envs": 8, "n_steps": 128, "n_epochs": 10,
-                                     "batch_size": 64, "learning_rate": 1e-3},
-                         "scratch_eval_episodes": 50, "bridge_steps": 1024, "bridge_envs": 8, "torch_threads": 1},
-            },
+            quick={"env_id": "FetchReachDense-v4", "seeds": [0], "n_envs": 8, "total_steps": 32_768,
+                   "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 10, "learning_rate": 3e-4,
+                           "gamma": 0.99, "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0,
+                           "vf_coef": 0.5, "max_grad_norm": 0.5},
+                   "eval_episodes": 50, "eval_every": 0, "curve_eval_episodes": 10, "min_success": 0.90,
+                   "scratch": {"total_steps": 12_288, "n_envs": 8, "n_steps": 128, "n_epochs": 10,
+                               "batch_size": 64, "learning_rate": 1e-3},
+                   "scratch_eval_episodes": 10, "bridge_steps": 256, "bridge_envs": 4, "torch_threads": 1},
+            full={"seeds": [0, 1, 2], "total_steps": 204_800, "ppo": {"n_steps": 1024, "batch_size": 256},
+                  "eval_episodes": 100, "eval_every": 10_000, "scratch": {"total_steps": 40_960},
+                  "scratch_eval_episodes": 50, "bridge_steps": 1024, "bridge_envs": 8},
         ),
         Chapter(
             "ch03", "SAC on dense Reach", "3", "ch03_sac_dense_reach.ipynb",
@@ -103,26 +127,18 @@ CHAPTERS: dict[str, Chapter] = {
             #   learning_starts 10k; with this recipe deterministic success reaches 1.0 between 25k and 30k steps
             #   (trial runs), so 50k shows the plateau and keeps the chapter under ~35 min here. With batch 128 one of
             #   three seeds ended ~4 cm short of the goals (a consistent offset); batch 256 removed it in a trial.
-            profiles={
-                "quick": {"env_id": "FetchReachDense-v4", "seeds": [0], "n_envs": 1, "total_steps": 10_000,
-                          "sac": {"learning_starts": 1000, "learning_rate": 1e-3, "gamma": 0.95, "batch_size": 256,
-                                  "buffer_size": 100_000, "policy_kwargs": {"net_arch": [64, 64]}},
-                          "eval_episodes": 20, "eval_every": 0, "curve_eval_episodes": 10, "curve_points": 50,
-                          "torch_threads": 1, "lab_updates": 20, "offset_episodes": 5,
-                          "scratch": {"env_id": "Pendulum-v1", "total_steps": 4000, "hidden": [64, 64], "lr": 1e-3,
-                                      "batch_size": 128, "learning_starts": 600},
-                          "throughput": {"n_envs": [1, 4], "steps": 200, "warmup_steps": 150,
-                                         "learning_starts": 100}},
-                "full": {"env_id": "FetchReachDense-v4", "seeds": [0, 1, 2], "n_envs": 1, "total_steps": 50_000,
-                         "sac": {"learning_starts": 1000, "learning_rate": 1e-3, "gamma": 0.95, "batch_size": 256,
-                                 "buffer_size": 100_000, "policy_kwargs": {"net_arch": [64, 64]}},
-                         "eval_episodes": 100, "eval_every": 2500, "curve_eval_episodes": 20, "curve_points": 100,
-                         "torch_threads": 1, "lab_updates": 20, "offset_episodes": 20,
-                         "scratch": {"env_id": "Pendulum-v1", "total_steps": 10_000, "hidden": [64, 64], "lr": 1e-3,
-                                     "batch_size": 128, "learning_starts": 600},
-                         "throughput": {"n_envs": [1, 2, 4, 8], "steps": 3000, "warmup_steps": 1000,
-                                        "learning_starts": 100}},
-            },
+            quick={"env_id": "FetchReachDense-v4", "seeds": [0], "n_envs": 1, "total_steps": 10_000,
+                   "sac": {"learning_starts": 1000, "learning_rate": 1e-3, "gamma": 0.95, "batch_size": 256,
+                           "buffer_size": 100_000, "policy_kwargs": {"net_arch": [64, 64]}},
+                   "eval_episodes": 20, "eval_every": 0, "curve_eval_episodes": 10, "curve_points": 50,
+                   "torch_threads": 1, "lab_updates": 20, "offset_episodes": 5,
+                   "scratch": {"env_id": "Pendulum-v1", "total_steps": 4000, "hidden": [64, 64], "lr": 1e-3,
+                               "batch_size": 128, "learning_starts": 600},
+                   "throughput": {"n_envs": [1, 4], "steps": 200, "warmup_steps": 150, "learning_starts": 100}},
+            full={"seeds": [0, 1, 2], "total_steps": 50_000, "eval_episodes": 100, "eval_every": 2500,
+                  "curve_eval_episodes": 20, "curve_points": 100, "offset_episodes": 20,
+                  "scratch": {"total_steps": 10_000},
+                  "throughput": {"n_envs": [1, 2, 4, 8], "steps": 3000, "warmup_steps": 1000}},
         ),
         Chapter(
             "ch04", "HER on sparse Reach and Push", "4", "ch04_her_sparse_reach_push.ipynb",
@@ -131,19 +147,17 @@ CHAPTERS: dict[str, Chapter] = {
             # full: Reach and Push, with and without HER, 3 seeds each, and Push with k = 2 and k = 8 relabelled
             #   goals ("ablation"); under two hours with two runs at a time on a 2-core CPU, one torch thread each.
             #   Push: 0.9 after 140k steps on the first seed, so 200k leaves a margin.
-            profiles={
-                "quick": {"recipe": "fast", "torch_threads": 1, "jobs": 1, "random_episodes": 30, "lab_passes": 100,
-                          "reach": {"seeds": [0], "her": [True], "total_steps": 10_000, "eval_every": 2000,
-                                    "curve_eval_episodes": 10, "eval_episodes": 50},
-                          "min_reach_success": 0.9},
-                "full": {"recipe": "fast", "torch_threads": 1, "jobs": 2, "random_episodes": 100, "lab_passes": 400,
-                         "reach": {"seeds": [0, 1, 2], "her": [True, False], "total_steps": 20_000,
-                                   "eval_every": 1000, "curve_eval_episodes": 20, "eval_episodes": 100},
-                         "push": {"seeds": [0, 1, 2], "total_steps": 200_000, "eval_every": 10_000,
-                                  "curve_eval_episodes": 20, "eval_episodes": 100},
-                         "ablation": {"k": [2, 8], "seeds": [0, 1]},
-                         "min_reach_success": 0.95, "gif_episodes": 3},
-            },
+            quick={"recipe": "fast", "torch_threads": 1, "jobs": 1, "random_episodes": 30, "lab_passes": 100,
+                   "reach": {"seeds": [0], "her": [True], "total_steps": 10_000, "eval_every": 2000,
+                             "curve_eval_episodes": 10, "eval_episodes": 50},
+                   "min_reach_success": 0.9},
+            full={"jobs": 2, "random_episodes": 100, "lab_passes": 400,
+                  "reach": {"seeds": [0, 1, 2], "her": [True, False], "total_steps": 20_000, "eval_every": 1000,
+                            "curve_eval_episodes": 20, "eval_episodes": 100},
+                  "push": {"seeds": [0, 1, 2], "total_steps": 200_000, "eval_every": 10_000,
+                           "curve_eval_episodes": 20, "eval_episodes": 100},
+                  "ablation": {"k": [2, 8], "seeds": [0, 1]},
+                  "min_reach_success": 0.95, "gif_episodes": 3},
         ),
         Chapter("ch05", "PickAndPlace", "5", None),
         Chapter("ch06", "Policies as controllers", "6", None),
@@ -172,10 +186,8 @@ def check_profile(profile: str) -> str:
 
 def settings(chapter_id: str, profile: str) -> dict[str, Any]:
     """The settings a chapter uses in ``profile`` (a fresh copy; notebooks may adjust it)."""
-    import copy
-
     ch = get(chapter_id)
     check_profile(profile)
     if profile not in ch.profiles:
         raise RLCourseError(f"{chapter_id} has no settings yet (it is not written)")
-    return copy.deepcopy(ch.profiles[profile])
+    return ch.profiles[profile]

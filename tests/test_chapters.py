@@ -75,3 +75,21 @@ def test_syllabus_marks_exactly_the_written_chapters():
             assert status == "written" and f"../notebooks/{c.notebook.removesuffix('.ipynb')}" in title, c.id
         else:
             assert status == "planned" and "{doc}" not in title, c.id
+
+
+def test_the_full_profile_is_the_quick_one_plus_stated_changes():
+    for ch in WRITTEN:
+        quick, full = ch.profiles["quick"], ch.profiles["full"]
+        assert quick == ch.quick
+        for key, value in quick.items():  # anything the full profile does not change is the quick value
+            if key not in ch.full:
+                assert full[key] == value, (ch.id, key)
+
+
+def test_a_change_of_type_in_a_profile_is_refused():
+    base = {"total_steps": 1000, "ppo": {"n_steps": 64}, "seeds": [0]}
+    assert chapters.merge_profile(base, {"ppo": {"n_steps": 1024}})["ppo"] == {"n_steps": 1024}
+    assert chapters.merge_profile(base, {"total_steps": 2e5})["total_steps"] == 2e5  # ints and floats are numbers
+    for bad in ({"total_steps": "lots"}, {"ppo": {"n_steps": [64]}}, {"seeds": 0}):
+        with pytest.raises(TypeError, match="profile setting"):
+            chapters.merge_profile(base, bad)

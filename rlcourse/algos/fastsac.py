@@ -39,7 +39,7 @@ from rlcourse.contract.writer import RunWriter
 from rlcourse.algos.base import register
 from rlcourse.algos.diagnostics import DIAGNOSTIC_COLUMNS
 
-MODEL_FILE = "model.pt"
+TENSORS_FILE = "model.pt"  # the agent as tensors and plain values (torch.load with weights_only=True)
 
 
 def squashed_log_prob(mu: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -343,7 +343,7 @@ class FastSACBackend:
         recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
         if writer.resume:
             r = writer.resume
-            agent = load_agent(r.files[MODEL_FILE])
+            agent = load_agent(r.files[TENSORS_FILE])
             with np.load(r.files["buffer.npz"], allow_pickle=False) as z:
                 n = int(z["size"])
                 buffer.obs[:n], buffer.ag[:n], buffer.goal[:n], buffer.act[:n] = z["obs"], z["ag"], z["goal"], z["act"]
@@ -406,10 +406,10 @@ class FastSACBackend:
             if tick.stop:
                 break
             if tick.checkpoint:
-                writer.save_checkpoint(steps, {MODEL_FILE: lambda tmp: save_agent(agent, tmp),
+                writer.save_checkpoint(steps, {TENSORS_FILE: lambda tmp: save_agent(agent, tmp),
                                                "buffer.npz": save_buffer},
                                        extra={"updates": updates, "debt": debt})
-        return writer.finish(steps, {"model": (MODEL_FILE, lambda tmp: save_agent(agent, tmp))}, agent, device="cpu")
+        return writer.finish(steps, {"model": (TENSORS_FILE, lambda tmp: save_agent(agent, tmp))}, agent, device="cpu")
 
 
 def _new_episode(o: dict[str, np.ndarray]) -> dict[str, Any]:

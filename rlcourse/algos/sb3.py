@@ -25,7 +25,7 @@ from rlcourse.contract.writer import RunWriter
 from rlcourse.algos.base import register
 from rlcourse.algos.diagnostics import DIAGNOSTIC_COLUMNS, replay_diagnostics, replay_ready
 
-MODEL_FILE = "model.zip"
+ZIP_FILE = "model.zip"  # the model in stable-baselines3's format (fastsac writes model.pt)
 # Constructor arguments that the contract sets itself; users set them through TrainConfig fields instead.
 _RESERVED = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model", "stats_window_size"}
 # Ranges of the numeric hyperparameters (inclusive unless noted); anything outside is refused before training.
@@ -182,7 +182,7 @@ class SB3Backend:
             tb = str(scratch_dir() / "tb")
         try:
             if resume:
-                model = cls.load(resume.files[MODEL_FILE], env=venv, device=_device(cfg), tensorboard_log=tb)
+                model = cls.load(resume.files[ZIP_FILE], env=venv, device=_device(cfg), tensorboard_log=tb)
                 if "replay_buffer.pkl" in resume.files:
                     model.load_replay_buffer(resume.files["replay_buffer.pkl"])
             else:
@@ -192,7 +192,7 @@ class SB3Backend:
             if remaining > 0:
                 model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=resume is None,
                             tb_log_name=writer.run_id)
-            files = {"model": (MODEL_FILE, _writer_to(model.save))}
+            files = {"model": (ZIP_FILE, _writer_to(model.save))}
             if cfg.normalize_obs:
                 files["normalizer"] = (NORMALIZER_FILE, lambda tmp: venv.save(str(tmp)))
             return writer.finish(int(model.num_timesteps), files, policy_of(model), device=str(model.device))
@@ -265,7 +265,7 @@ def _callback(cfg: TrainConfig, writer: RunWriter) -> Any:
             return diag
 
         def save_checkpoint(self) -> None:
-            files = {MODEL_FILE: _writer_to(self.model.save)}
+            files = {ZIP_FILE: _writer_to(self.model.save)}
             if cfg.normalize_obs:
                 files[NORMALIZER_FILE] = lambda tmp: self.model.get_vec_normalize_env().save(str(tmp))
             if cfg.algo in ("sac", "td3"):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rlcourse.core.errors import RLCourseError
+from rlcourse.core.io import atomic_write
 from rlcourse.core.paths import checkpoints_dir, figures_dir
 from rlcourse.contract.runs import Run, curve_table, list_runs, load_run
 from rlcourse.core.stats import (FETCH_HORIZON, MIN_SEEDS_FOR_T, UNBOUNDED, Bounds, format_interval, format_number,
@@ -294,11 +295,7 @@ def save_figure(fig: Any, name: str, profile: str = "full") -> Path | None:
     path = figures_dir() / name
     if not path.suffix:
         path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=150, bbox_inches="tight")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:], dpi=150, bbox_inches="tight"))
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, digits: int = 4) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import jsonable
+from rlcourse.core.paths import checkpoints_dir
 from rlcourse.contract.runs import check_run_id, default_run_id
 from rlcourse.envs.spec import EnvSpec, WrapperSpec, parse_wrap
 
@@ -48,8 +49,8 @@ class TrainConfig:
     """The backend's own settings (any SB3 constructor argument; a fastsac config field)."""
     run_id: str | None = None
     """Run folder name; default ``{algo}[_her]_{EnvId}_seed{N}``."""
-    out_dir: str = "checkpoints"
-    """Parent folder of the run folder."""
+    out_dir: str = field(default_factory=lambda: str(checkpoints_dir()))
+    """Parent folder of the run folder; default ``checkpoints/`` at the project root, wherever Python runs."""
     device: str = "auto"
     """``auto`` (CPU for PPO, CUDA if present otherwise), ``cpu`` or ``cuda``."""
     checkpoint_every: int = 0

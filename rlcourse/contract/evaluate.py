@@ -118,17 +118,19 @@ def evaluate(
     progress: bool = False,
     labeller: Labeller | None = None,
     observer: Observer | None = None,
+    render: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``n_episodes`` episodes of ``policy`` on the environment ``spec`` (a spec, its JSON, or a bare task id),
     episode ``i`` seeded ``seed + i``, and return their metric records.
 
-    ``policy`` is anything with ``predict`` or the string ``"random"``."""
+    ``policy`` is anything with ``predict`` or the string ``"random"``. With ``render`` (e.g. ``{"width": 240,
+    "height": 240}``) the environment renders RGB frames, which an ``observer`` can grab with ``env.render()``."""
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise RLCourseError(f"n_episodes must be a positive integer, got {n_episodes!r}")
     if isinstance(policy, str) and policy != "random":
         raise RLCourseError(f"unknown policy {policy!r}; pass a model or 'random'")
     spec = EnvSpec.coerce(spec).validate()
-    env = make(spec)
+    env = make(spec) if render is None else make(spec, render_mode="rgb_array", **render)
     try:
         if isinstance(policy, str):
             policy = RandomPolicy(env.action_space, seed)

@@ -12,10 +12,10 @@ from rlcourse.envs.fetch import (
     goal_distance,
     make_env,
     render_frame,
+    gripper_position,
     require_rendering,
-    save_gif,
     save_png,
 )
 
-__all__ = ["check_env_id", "configure_gl", "fetch_env_ids", "gl_backend", "goal_distance", "make_env",
-           "render_frame", "require_rendering", "save_gif", "save_png"]
+__all__ = ["check_env_id", "configure_gl", "fetch_env_ids", "gl_backend", "goal_distance", "gripper_position", "make_env",
+           "render_frame", "require_rendering", "save_png"]

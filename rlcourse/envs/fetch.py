@@ -143,6 +143,23 @@ def goal_distance(achieved: Any, desired: Any) -> Any:
     return np.linalg.norm(np.asarray(achieved) - np.asarray(desired), axis=-1)
 
 
+def flatten_obs(obs: Any) -> Any:
+    """A goal-dictionary observation as one float32 vector: keys in sorted order (on Fetch ``achieved_goal,
+    desired_goal, observation``), each flattened. A dictionary of batched arrays ``(n, ...)`` or a list of
+    dictionaries gives ``(n, D)``; plain arrays pass through as float32."""
+    import numpy as np
+    from collections.abc import Mapping
+
+    if isinstance(obs, (list, tuple)) and obs and isinstance(obs[0], Mapping):
+        return np.stack([flatten_obs(o) for o in obs])
+    if isinstance(obs, Mapping):
+        parts = [np.asarray(obs[k], dtype=np.float32) for k in sorted(obs)]
+        if parts[0].ndim > 1:
+            return np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=1)
+        return np.concatenate([p.reshape(-1) for p in parts])
+    return np.asarray(obs, dtype=np.float32)
+
+
 def gripper_position(env: Any) -> Any:
     """World position (x, y, z in metres) of the gripper's grip site ``robot0:grip``, read from the simulator by
     name (works through any wrappers)."""
@@ -165,61 +182,10 @@ def render_frame(env_id: str = "FetchReach-v4", seed: int = 0, width: int = 480,
     return frame
 
 
-def _atomic_image_write(path: Any, suffix: str, write: Any) -> Any:
-    """Write an image file through a temporary file in the same folder, so no half-written file is ever left."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates the file private; an image is meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_png(frame: Any, path: Any) -> Any:
     """Write an RGB frame to a PNG atomically; returns the path."""
     import imageio.v3 as iio
 
-    return _atomic_image_write(path, ".png", lambda tmp: iio.imwrite(tmp, frame))
+    from rlcourse.core.io import atomic_write
 
-
-def save_gif(policy: Any, env_id: str, path: Any, seeds: Any = (1000,), size: int = 240, every: int = 2,
-             fps: int = 12, camera: dict[str, Any] | None = None) -> Any:
-    """Render deterministic episodes of ``policy`` (anything with SB3's ``predict``) on ``env_id`` into an
-    animated GIF: one episode per seed, every ``every``-th step, ``size`` x ``size`` pixels, seen from ``camera``
-    (MuJoCo free-camera settings: ``distance``, ``azimuth``, ``elevation``, ``lookat``; default: the task's).
-    Returns the path."""
-    import imageio.v3 as iio
-    import numpy as np
-
-    extra = {} if camera is None else {"default_camera_config": dict(camera)}
-    env = make_env(env_id, render_mode="rgb_array", width=size, height=size, **extra)
-    frames = []
-    try:
-        for seed in seeds:
-            obs, _ = env.reset(seed=int(seed))
-            frames.append(env.render())
-            done, t = False, 0
-            while not done:
-                action, _ = policy.predict(obs, deterministic=True)
-                action = np.clip(np.asarray(action).reshape(env.action_space.shape), -1.0, 1.0)
-                obs, _, terminated, truncated, _ = env.step(action.astype(env.action_space.dtype))
-                done, t = terminated or truncated, t + 1
-                if t % every == 0 or done:
-                    frames.append(env.render())
-            frames.extend([frames[-1]] * fps)  # hold the last frame for a second
-    finally:
-        env.close()
-    if not frames:
-        raise RLCourseError("save_gif needs at least one seed")
-    stack = np.stack(frames)
-    return _atomic_image_write(path, ".gif", lambda tmp: iio.imwrite(tmp, stack, duration=1000 / fps, loop=0))
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, frame, extension=".png"))

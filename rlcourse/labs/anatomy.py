@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcourse.envs.fetch import goal_distance, make_env
+from rlcourse.envs.fetch import flatten_obs, goal_distance, make_env
 from rlcourse.core.stats import wilson_interval
 
 MOCAP_STEP = 0.05  # metres of mocap-target motion per unit action per step (fetch_env._set_action)
@@ -577,7 +577,7 @@ def sb3_bridge(env_id: str, n_pairs: int = 256, seed: int = 0) -> dict[str, Any]
         obs = venv.reset()
         with th.no_grad():
             features = extractor({k: th.as_tensor(v) for k, v in obs.items()}).numpy()[0]
-        concat = np.concatenate([obs[k][0] for k in sorted(obs)])
+        concat = flatten_obs({k: v[0] for k, v in obs.items()})
         u = venv.envs[0].unwrapped
         rng = np.random.default_rng(seed)
         centre = np.asarray(u.initial_gripper_xpos[:3])

@@ -35,6 +35,9 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
+from rlcourse.core.threads import torch_threads
+from rlcourse.envs.fetch import flatten_obs
+
 ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
 
 
@@ -48,13 +51,7 @@ def obs_to_tensor(obs: Any, device: str | torch.device = "cpu") -> torch.Tensor:
     One dictionary of 1-D arrays gives shape ``(D,)``; a dictionary of ``(n, d_k)`` arrays or a list of ``n``
     dictionaries gives ``(n, D)``. On Fetch the order is ``achieved_goal, desired_goal, observation``.
     """
-    if isinstance(obs, Mapping):
-        arr = np.concatenate([np.asarray(obs[k], dtype=np.float32) for k in sorted(obs)], axis=-1)
-    elif isinstance(obs, (list, tuple)) and obs and isinstance(obs[0], Mapping):
-        arr = np.stack([np.concatenate([np.asarray(o[k], dtype=np.float32) for k in sorted(o)]) for o in obs])
-    else:
-        arr = np.asarray(obs, dtype=np.float32)
-    return torch.as_tensor(arr, device=device)
+    return torch.as_tensor(flatten_obs(obs), device=device)
 
 
 def _layer(in_dim: int, out_dim: int, gain: float) -> nn.Linear:
@@ -434,26 +431,24 @@ def train_ppo(cfg: PPOConfig, callback: Callable[[dict[str, Any]], None] | None 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)  # SB3's Adam eps
     history: list[dict[str, Any]] = []
     steps, t0 = 0, time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.torch_threads)
-    try:
-        while steps < cfg.total_steps:
-            rollout = collect_rollout(pool, model, cfg.n_steps, cfg.gamma)
-            steps += cfg.n_steps * cfg.n_envs
-            batch = rollout_to_batch(rollout, cfg.gamma, cfg.gae_lambda)
-            diag = ppo_update(model, optimizer, batch, cfg.n_epochs, cfg.batch_size, generator,
-                              clip_range=cfg.clip_range, value_coef=cfg.value_coef, entropy_coef=cfg.entropy_coef,
-                              max_grad_norm=cfg.max_grad_norm)
-            finished, pool.finished = pool.finished, []
-            row = {"iteration": len(history) + 1, "timesteps": steps, "wall_s": time.perf_counter() - t0,
-                   "episodes": len(finished),
-                   "ep_return_mean": float(np.mean([f[0] for f in finished])) if finished else None,
-                   "success_rate": float(np.mean([f[1] for f in finished])) if finished else None,
-                   "std_mean": model.log_std.exp().mean().item(), **diag}
-            history.append(row)
-            if callback is not None:
-                callback(row)
-    finally:
-        torch.set_num_threads(threads)
-        pool.close()
+    with torch_threads(cfg.torch_threads):
+        try:
+            while steps < cfg.total_steps:
+                rollout = collect_rollout(pool, model, cfg.n_steps, cfg.gamma)
+                steps += cfg.n_steps * cfg.n_envs
+                batch = rollout_to_batch(rollout, cfg.gamma, cfg.gae_lambda)
+                diag = ppo_update(model, optimizer, batch, cfg.n_epochs, cfg.batch_size, generator,
+                                  clip_range=cfg.clip_range, value_coef=cfg.value_coef, entropy_coef=cfg.entropy_coef,
+                                  max_grad_norm=cfg.max_grad_norm)
+                finished, pool.finished = pool.finished, []
+                row = {"iteration": len(history) + 1, "timesteps": steps, "wall_s": time.perf_counter() - t0,
+                       "episodes": len(finished),
+                       "ep_return_mean": float(np.mean([f[0] for f in finished])) if finished else None,
+                       "success_rate": float(np.mean([f[1] for f in finished])) if finished else None,
+                       "std_mean": model.log_std.exp().mean().item(), **diag}
+                history.append(row)
+                if callback is not None:
+                    callback(row)
+        finally:
+            pool.close()
     return model, history

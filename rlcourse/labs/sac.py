@@ -35,24 +35,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlcourse.envs.fetch import flatten_obs  # a dict observation as one vector: the buffer stores those
+
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # the clamp stable-baselines3 and the original SAC code use
 SB3_EPSILON = 1e-6  # stable-baselines3 computes log(1 − tanh² u + 1e-6)
 Obs = np.ndarray | Mapping[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------------------------------- data
-
-
-def flatten_obs(obs: Obs) -> np.ndarray:
-    """A dict observation as one float32 vector (keys in sorted order, each flattened); arrays pass through.
-
-    A batch of dict observations (each value with a leading batch axis) gives a batch of vectors."""
-    if isinstance(obs, Mapping):
-        parts = [np.asarray(obs[k], dtype=np.float32) for k in sorted(obs)]
-        if parts[0].ndim > 1:  # batched: (B, ...) per key
-            return np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=1)
-        return np.concatenate([p.reshape(-1) for p in parts])
-    return np.asarray(obs, dtype=np.float32)
 
 
 def obs_dim(space: Any) -> int:

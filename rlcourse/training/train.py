@@ -53,7 +53,7 @@ def random_run(
     env_id: str,
     n_episodes: int = 100,
     seed: int = 0,
-    out_dir: str | Path = "checkpoints",
+    out_dir: str | Path | None = None,
     run_id: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -67,7 +67,10 @@ def random_run(
     random actions of episode ``i`` are seeded with that episode's seed, so ``seed`` only names the run."""
     from rlcourse.contract.config import check_int
 
+    from rlcourse.core.paths import checkpoints_dir
+
     eval_seed = DEFAULT_EVAL_SEED if eval_seed is None else eval_seed
+    out_dir = checkpoints_dir() if out_dir is None else out_dir
     check_int("n_episodes", n_episodes, 1)
     cfg = TrainConfig(algo="random", env_id=env_id, seed=seed, total_steps=1, out_dir=str(out_dir),
                       run_id=run_id or f"random_{env_id}_seed{seed}", final_eval_episodes=n_episodes,

@@ -1,0 +1,41 @@
+"""Animations of a policy, recorded through the one evaluation loop (so what you see is what was evaluated)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.io import atomic_write
+from rlcourse.contract.evaluate import evaluate
+from rlcourse.envs.spec import EnvSpec
+
+
+def save_gif(policy: Any, spec: EnvSpec | str | dict[str, Any], path: Path | str, seeds: Iterable[int] = (1000,),
+             size: int = 240, every: int = 2, fps: int = 12, camera: dict[str, Any] | None = None) -> Path:
+    """Render deterministic episodes of ``policy`` on ``spec`` into an animated GIF: one episode per seed (each
+    seed is the first of a one-episode evaluation), every ``every``-th step and the last, ``size`` x ``size``
+    pixels, seen from ``camera`` (MuJoCo free-camera settings: ``distance``, ``azimuth``, ``elevation``,
+    ``lookat``; default: the task's); each episode's last frame is held for a second. Returns the path."""
+    import imageio.v3 as iio
+
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise RLCourseError("save_gif needs at least one seed")
+    render = {"width": size, "height": size}
+    if camera is not None:
+        render["default_camera_config"] = dict(camera)
+    frames: list[np.ndarray] = []
+
+    def grab(env: Any, obs: Any, t: int) -> None:
+        if t % every == 0 or t == env.spec.max_episode_steps:
+            frames.append(env.render())
+
+    for seed in seeds:
+        evaluate(policy, spec, n_episodes=1, seed=seed, observer=grab, render=render)
+        frames.extend([frames[-1]] * fps)
+    stack = np.stack(frames)
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, stack, extension=".gif", duration=1000 / fps, loop=0))
