@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +33,40 @@ def tiny_run(tmp_path_factory):
     return train(TrainConfig(algo="ppo", env_id="FetchReachDense-v4", seed=3, total_steps=256, n_envs=2,
                              hyperparameters=TINY_PPO, out_dir=str(out), final_eval_episodes=3,
                              tensorboard=False, command="pytest tiny_run"))
+
+
+@pytest.fixture(scope="session")
+def reach():
+    """One sparse FetchReach-v4 environment for the tests that only reset and step it with their own seeds."""
+    from rlcourse.envs import make_env
+
+    env = make_env("FetchReach-v4")
+    yield env
+    env.close()
+
+
+def kill_after_first_checkpoint_then_rerun(argv: list[str], out: Path) -> Any:
+    """Run ``rlcourse <argv>`` (which must train into ``out`` with ``--run-id killed``), SIGKILL it as soon as its
+    first resume checkpoint exists, check that no complete run appeared, run the same command again and return the
+    finished run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rlcourse.contract.runs import load_run
+
+    cmd = [sys.executable, "-m", "rlcourse", *argv]
+    env = {**os.environ, "RLCOURSE_ROOT": str(out)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = out / "killed.partial" / "resume" / "state.json"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert state.exists(), "no resume checkpoint appeared"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "killed").exists()  # the complete folder appears only at the end
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return load_run(out / "killed")

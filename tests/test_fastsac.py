@@ -3,11 +3,6 @@ the clipped targets, and training through the contract (run folder, re-evaluatio
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -15,16 +10,10 @@ import torch
 
 from rlcourse.algos import fastsac
 from rlcourse.labs import her
-from rlcourse.envs import make_env
 from rlcourse.core.errors import RLCourseError
 from rlcourse.training.train import TrainConfig, train, validate_config
 
-
-@pytest.fixture(scope="module")
-def reach():
-    env = make_env("FetchReach-v4")
-    yield env
-    env.close()
+from .conftest import kill_after_first_checkpoint_then_rerun
 
 
 @pytest.fixture(scope="module")
@@ -150,25 +139,26 @@ def test_a_run_through_the_contract_reproduces_its_evaluation(tmp_path):
     assert any(r[cols.index("eval_success_rate")] is not None for r in run.curve["rows"])
 
 
+@pytest.mark.slow
 def test_fastsac_resumes_after_a_kill(tmp_path):
-    cmd = [sys.executable, "-m", "rlcourse", "train", "--algo", "fastsac", "--env", "FetchReach-v4", "--her",
-           "--total-steps", "3000", "--n-envs", "2", "--checkpoint-every", "400", "--hp", "hidden=32",
-           "--hp", "batch_size=64", "--hp", "learning_starts=200", "--eval-episodes", "1", "--out", str(tmp_path),
-           "--run-id", "killed", "--no-progress", "--torch-threads", "1"]
-    env = {**os.environ, "RLCOURSE_ROOT": str(tmp_path)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    state = tmp_path / "killed.partial" / "resume" / "state.json"
-    deadline = time.time() + 120
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert state.exists(), "no resume checkpoint appeared"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    from rlcourse.contract.runs import load_run
-
-    run = load_run(tmp_path / "killed")
+    run = kill_after_first_checkpoint_then_rerun(
+        ["train", "--algo", "fastsac", "--env", "FetchReach-v4", "--her", "--total-steps", "3000", "--n-envs", "2",
+         "--checkpoint-every", "400", "--hp", "hidden=32", "--hp", "batch_size=64", "--hp", "learning_starts=200",
+         "--eval-episodes", "1", "--out", str(tmp_path), "--run-id", "killed", "--no-progress",
+         "--torch-threads", "1"], tmp_path)
     assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 3000
     steps = [r[0] for r in run.curve["rows"]]
     assert steps == sorted(steps) and steps[-1] == 3000
+
+
+def test_its_tanh_correction_is_the_one_derived_in_chapter_3():
+    """fastsac writes the squashed-Gaussian log-density itself (production code never imports a chapter lab); it
+    must agree with the ch03 lab's, including far in the tails where the naive log(1 − tanh²) overflows."""
+    from rlcourse.labs.sac import squashed_log_prob as lab
+
+    g = torch.Generator().manual_seed(0)
+    mu, log_std = torch.randn(256, 4, generator=g), torch.randn(256, 4, generator=g).clamp(-3, 1)
+    u = mu + 3 * torch.randn(256, 4, generator=g) * log_std.exp()
+    u[0] = 30.0  # saturated
+    assert torch.allclose(fastsac.squashed_log_prob(mu, log_std, u), lab(mu, log_std, u), atol=1e-5)
+    assert torch.isfinite(fastsac.squashed_log_prob(mu, log_std, u)).all()

@@ -11,13 +11,6 @@ from rlcourse.core.errors import RLCourseError
 
 
 @pytest.fixture(scope="module")
-def reach():
-    env = make_env("FetchReach-v4")
-    yield env
-    env.close()
-
-
-@pytest.fixture(scope="module")
 def episode(reach):
     return her.collect_episode(reach, seed=3)
 

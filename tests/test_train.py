@@ -12,7 +12,7 @@ from rlcourse.training.repro import compare_reports, repro_check
 from rlcourse.algos.sb3 import hyperparameter_defaults
 from rlcourse.training.train import TrainConfig, random_run, train, validate_config
 
-from .conftest import TINY_PPO
+from .conftest import TINY_PPO, kill_after_first_checkpoint_then_rerun
 
 
 def test_meta_records_every_hyperparameter_and_provenance(tiny_run):
@@ -80,29 +80,13 @@ def test_random_run_is_a_run_folder_without_model(tmp_path):
         random_run("FetchReach-v4", n_episodes=4, seed=0, out_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_training_resumes_after_a_kill(tmp_path):
     """Kill a CLI training run after its first resume checkpoint; the same command then finishes it."""
-    cmd = [sys.executable, "-m", "rlcourse", "train", "--algo", "ppo", "--env", "FetchReachDense-v4",
-           "--total-steps", "6144", "--n-envs", "2", "--checkpoint-every", "512", "--hp", "n_steps=128",
-           "--hp", "batch_size=128", "--hp", "n_epochs=1", "--eval-episodes", "1", "--out", str(tmp_path),
-           "--run-id", "killed", "--no-progress"]
-    env = {**os.environ, "RLCOURSE_ROOT": str(tmp_path)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    state = tmp_path / "killed.partial" / "resume" / "state.json"
-    deadline = time.time() + 120
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert state.exists(), "no resume checkpoint appeared"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (tmp_path / "killed").exists()  # the complete folder appears only at the end
-
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    from rlcourse.contract.runs import load_run
-
-    run = load_run(tmp_path / "killed")
+    run = kill_after_first_checkpoint_then_rerun(
+        ["train", "--algo", "ppo", "--env", "FetchReachDense-v4", "--total-steps", "6144", "--n-envs", "2",
+         "--checkpoint-every", "512", "--hp", "n_steps=128", "--hp", "batch_size=128", "--hp", "n_epochs=1",
+         "--eval-episodes", "1", "--out", str(tmp_path), "--run-id", "killed", "--no-progress"], tmp_path)
     assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 6144
     assert not (tmp_path / "killed.partial").exists() and not (Path(run.path) / "resume").exists()
     steps = [r[0] for r in run.curve["rows"]]
@@ -187,6 +171,7 @@ def test_torch_threads_is_restored_and_validated(tmp_path):
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.slow
 def test_train_many_runs_in_parallel_and_skips_finished_runs(tmp_path):
     from rlcourse.training.train import train_many
 
@@ -272,6 +257,7 @@ def test_train_many_workers_do_not_outlive_their_parent(tmp_path, how):
         os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["sac", "fastsac"])
 def test_stop_at_success_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path, monkeypatch, algo):
     import rlcourse.contract.writer as ev

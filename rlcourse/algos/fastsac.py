@@ -22,7 +22,6 @@ holds the learning curve and the replay diagnostics.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any

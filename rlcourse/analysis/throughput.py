@@ -12,7 +12,6 @@ The result is one JSON document (schema ``throughput``) with the machine's prove
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -124,7 +123,6 @@ def measure_costs(cfg: Any, fill_steps: int = 5000, repeats: int = 100) -> dict[
     includes drawing its batch, as in SB3's ``train``). Works for SB3 SAC/TD3 and :mod:`rlcourse.algos.fastsac`. The predicted
     steps/s combine them with the config's update-to-data ratio (gradient steps per environment step); it ignores
     the policy's forward pass when acting, so real training is a little slower."""
-    import torch
 
     from rlcourse.algos.sb3 import build_model, make_vec_env
     from rlcourse.core.threads import torch_threads

@@ -26,7 +26,7 @@ Conventions (each matches stable-baselines3 2.x, so that the bridge is an equali
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
