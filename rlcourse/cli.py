@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-her", action="store_false", dest="her", help="with --recipe: drop the relabelling")
     t.add_argument("--her-goals", type=_positive_int, default=None, help="relabelled goals per transition (k)")
     t.add_argument("--her-strategy", choices=["future", "final", "episode"], default=None)
-    t.add_argument("--hp", action="append", metavar="NAME=VALUE", help="any SB3 constructor argument (repeatable)")
+    t.add_argument("--hp", action="append", metavar="NAME=VALUE", help="a hyperparameter of the algorithm: any stable-baselines3 constructor argument, or a "
+                   "fastsac config field (repeatable; overrides the recipe's)")
     t.add_argument("--normalize-obs", action="store_true", help="normalise observations (running mean/std)")
     t.add_argument("--torch-threads", type=_int, default=0, help="PyTorch threads while training (0 = default)")
     t.add_argument("--run-id", default=None, help="run folder name (default {algo}[_her]_{env}_seed{N})")

@@ -47,6 +47,11 @@ BAD_INPUTS = [
     (["train", "--env", "FetchReach-v4"], "give --algo"),
     (["train", "--algo", "ppo", "--env-spec", "no/such/spec.json"], "spec.json"),
     (["run", "ch01", "-p", "profile=5"], "set the profile with --profile"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "ent_coef=-5"], "out of range"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "ent_coef=high"], "ent_coef is a number or 'auto'"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "train_freq=1.5"], "expects an integer"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "policy_kwargs=5"], "expects a dict"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--out", "/dev/null/runs"], "is a file, not a folder"),
 ]
 
 

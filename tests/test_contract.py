@@ -169,12 +169,66 @@ def test_a_tampered_resume_checkpoint_is_refused_in_one_line(tmp_path):
         writer_module.RunWriter.finish = real_finish
     resume = tmp_path / "ppo_FetchReachDense-v4_seed0.partial" / "resume"
     state = json.loads((resume / "state.json").read_text())
-    assert set(state["files"]) == {"model.zip"}
-    with open(resume / "model.zip", "r+b") as fh:
+    assert set(state["files"]) == {"model.zip"} and state["steps"] == 768
+    assert [p.name for p in resume.iterdir() if p.is_dir()] == [state["folder"]]  # older checkpoints removed
+    with open(resume / state["folder"] / "model.zip", "r+b") as fh:
         fh.truncate(100)
     with pytest.raises(RLCourseError, match="resume checkpoint file .*model.zip is corrupt"):
         train(cfg)
     assert (resume / "state.json").is_file()  # nothing was thrown away
+
+
+def test_a_kill_while_a_checkpoint_is_written_keeps_the_previous_one(tmp_path, monkeypatch):
+    """Checkpoint files go to a new folder and state.json is replaced last: a kill in between must leave the
+    previous checkpoint usable, and the run resumes from it."""
+    import rlcourse.contract.writer as writer_module
+
+    cfg = _cfg(tmp_path, total_steps=1024, checkpoint_every=256)
+    real_write, calls = writer_module.atomic_write, []
+
+    def dies_on_the_second_checkpoint(path, write, *a):
+        calls.append(path)
+        if len(calls) == 2:
+            real_write(path, write, *a)  # the new model file lands ...
+            raise KeyboardInterrupt  # ... and the process dies before state.json is replaced
+        return real_write(path, write, *a)
+
+    monkeypatch.setattr(writer_module, "atomic_write", dies_on_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(writer_module, "atomic_write", real_write)
+    state = json.loads((tmp_path / "ppo_FetchReachDense-v4_seed0.partial" / "resume" / "state.json").read_text())
+    assert state["steps"] == 256
+    run = train(cfg)
+    assert run.meta["resumed"] == 1 and run.meta["steps_done"] == 1024
+
+
+def test_a_finished_staging_folder_of_other_settings_is_not_adopted(tmp_path, monkeypatch):
+    real = RunWriter.complete
+    monkeypatch.setattr(RunWriter, "complete", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tmp_path))
+    monkeypatch.setattr(RunWriter, "complete", real)
+    partial = tmp_path / "ppo_FetchReachDense-v4_seed0.partial"
+    (partial / "resume").mkdir(exist_ok=True)  # the short run wrote no checkpoint: only the marker speaks
+    for p in (partial / "resume").iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    with pytest.raises(RLCourseError, match="finished run with different settings"):
+        train(_cfg(tmp_path, total_steps=512))  # same run id, another budget: not silently adopted or deleted
+    assert (partial / "finished.json").is_file() and (partial / "model.zip").is_file()
+    assert train(_cfg(tmp_path)).meta["steps_done"] == 256  # the original command completes it
+
+
+def test_a_stress_evaluation_never_lands_in_the_runs_own_report(tiny_run, tmp_path):
+    from rlcourse.training.evaluation import evaluate_run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir)
+    (run_dir / "eval.json").unlink()
+    with pytest.raises(RLCourseError, match="elsewhere with --out"):
+        noisy = {"id": "FetchReachDense-v4", "kwargs": {}, "wrappers": [{"name": "obs_noise", "params": {"sigma": 0.01}}]}
+        evaluate_run(run_dir, n_episodes=1, spec=noisy)
+    assert not (run_dir / "eval.json").exists()
 
 
 # -- checkpoints are data -------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 # Integer hyperparameters and their least value (gradient_steps may also be -1: as many as environment steps).
 _INTS = {"batch_size": 1, "n_steps": 2, "n_epochs": 1, "buffer_size": 1, "policy_delay": 1,
-         "target_update_interval": 1, "learning_starts": 0, "gradient_steps": 1}
+         "target_update_interval": 1, "learning_starts": 0, "gradient_steps": 1, "train_freq": 1}
 
 
 def algo_class(algo: str) -> type:
@@ -64,6 +64,14 @@ def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
         if name not in defaults:
             raise RLCourseError(f"unknown hyperparameter {name!r} for {algo}; valid: {', '.join(sorted(defaults))}")
         default = defaults[name]
+        if name == "ent_coef" and isinstance(value, str):
+            if not value.startswith("auto"):
+                raise RLCourseError(f"hyperparameter ent_coef is a number or 'auto'/'auto_<init>', got {value!r}")
+            continue
+        if name == "ent_coef":
+            default = 0.0  # SAC's default is the string "auto"; a number given instead is checked as one
+        if name.endswith("_kwargs") and value is not None and not isinstance(value, dict):
+            raise RLCourseError(f"hyperparameter {name} expects a dict, e.g. {name}=dict(net_arch=[64, 64]), got {value!r}")
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise RLCourseError(f"hyperparameter {name} expects true/false, got {value!r}")
@@ -74,8 +82,6 @@ def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
             if value < low and not (name == "gradient_steps" and value == -1):
                 raise RLCourseError(f"hyperparameter {name} must be at least {low}, got {value}")
         elif isinstance(default, (int, float)):
-            if name == "ent_coef" and isinstance(value, str) and value.startswith("auto"):
-                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 if callable(value):
                     continue

@@ -52,7 +52,8 @@ class TrainConfig:
     out_dir: str = field(default_factory=lambda: str(checkpoints_dir()))
     """Parent folder of the run folder; default ``checkpoints/`` at the project root, wherever Python runs."""
     device: str = "auto"
-    """``auto`` (CPU for PPO, CUDA if present otherwise), ``cpu`` or ``cuda``."""
+    """stable-baselines3 backends: ``auto`` (CPU for PPO, CUDA if present otherwise), ``cpu`` or ``cuda``; fastsac's
+    networks are small enough that it always runs on the CPU."""
     checkpoint_every: int = 0
     """Environment steps between resume checkpoints; 0 = ten per run."""
     curve_points: int = 100

@@ -6,11 +6,13 @@ run happens here, identically for all of them:
 1. **Before any environment is built** (:meth:`RunWriter.preflight`): the output folder is writable, the run folder
    is free (or ``overwrite`` is set and it is a folder), and no other process trains into it.
 2. **Staging and locking** (:meth:`RunWriter.open`): the run is written into ``<run_id>.partial/`` under an
-   exclusive ``flock`` on ``.<run_id>.lock`` (released by the kernel if the process dies). A second process
-   asking for the same run gets a one-line error instead of sharing the folder.
-3. **Resume** (:meth:`RunWriter.save_checkpoint`, :attr:`RunWriter.resume`): a checkpoint is the backend's files
-   plus ``state.json`` (counters, curve rows, the curriculum state, and the SHA-256 of every file), written last;
-   on the next start the files are checked against those hashes before the backend loads them.
+   exclusive ``flock`` on ``<run_id>.partial/.lock`` (released by the kernel if the process dies). A second
+   process asking for the same run gets a one-line error instead of sharing the folder.
+3. **Resume** (:meth:`RunWriter.save_checkpoint`, :attr:`RunWriter.resume`): a checkpoint is the backend's files,
+   written into a new folder ``resume/<steps>/``, then ``resume/state.json`` (counters, curve rows, the curriculum
+   state, the folder and the SHA-256 of every file), replaced last; only then is the previous folder removed. A
+   kill at any moment leaves the last complete checkpoint usable. On the next start the files are checked against
+   their hashes before the backend loads them.
 4. **The learning curve** (:meth:`RunWriter.tick`): named columns; a row every ``total/curve_points`` steps and at
    every in-training evaluation, which runs through the one evaluation loop; ``stop_at_success`` ends training.
 5. **Finishing** (:meth:`RunWriter.finish`): model files, ``curve.json``, ``meta.json``, the final evaluation in
@@ -75,7 +77,9 @@ def _check_writable(folder: Path) -> None:
     probe = folder
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    if not probe.is_dir():
+        raise RLCourseError(f"cannot create {folder}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise RLCourseError(f"cannot write into {probe}: permission denied (choose another --out)")
 
 
@@ -190,21 +194,30 @@ class RunWriter:
     def _prepare(self) -> None:
         state_file = self.resume_dir / "state.json"
         marker = self.partial / "finished.json"
+        stale = self.root / f".{self.run_id}.replaced"
+        if stale.exists() and self.final.exists():  # a kill after an overwrite's last rename left the old run
+            shutil.rmtree(stale, ignore_errors=True)
         if marker.is_file():
             try:
+                identity = read_json(marker).get("identity")
                 load_run(self.partial)  # every file written and verified: only the rename is missing
+            except RLCourseError:
+                identity = None  # an unusable staging folder: start again below
+            if identity is not None and identity != self.cfg.identity():
+                raise RLCourseError(f"{self.partial} holds a finished run with different settings that was never moved "
+                                    "into place; move it away or use another run id")
+            if identity is not None:
                 self.finished_already = True
                 return
-            except RLCourseError:
-                pass  # an unusable staging folder: start again below
         if state_file.is_file():
             saved = read_json(state_file)
             if saved.get("identity") != self.cfg.identity():
                 raise RLCourseError(f"{self.partial} holds an interrupted run with different settings; delete it or "
                                     "use another run id")
+            folder = self.resume_dir / saved["folder"]
             files = {}
             for name, digest in saved["files"].items():
-                files[name] = verify_sha256(self.resume_dir / name, digest, what="resume checkpoint file")
+                files[name] = verify_sha256(folder / name, digest, what="resume checkpoint file")
             self.resume = ResumeState(steps=int(saved["steps"]), wall_clock_s=float(saved["wall_clock_s"]),
                                       resumed=int(saved["resumed"]) + 1, rows=saved["rows"], files=files,
                                       extra=saved.get("extra", {}), curriculum=saved.get("curriculum"))
@@ -273,15 +286,19 @@ class RunWriter:
     def save_checkpoint(self, steps: int, files: dict[str, Callable[[Path], None]], extra: dict[str, Any]) -> None:
         """Write a resume checkpoint: each ``files[name](tmp_path)`` fills one file atomically, then ``state.json``
         (with their SHA-256, the counters, the curve and ``extra``) is written last."""
-        self.resume_dir.mkdir(parents=True, exist_ok=True)
-        digests = {}
-        for name, write in files.items():
-            digests[name] = sha256(atomic_write(self.resume_dir / name, write))
+        folder = f"{int(steps):012d}"
+        target = self.resume_dir / folder
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        digests = {name: sha256(atomic_write(target / name, write)) for name, write in files.items()}
         write_json(self.resume_dir / "state.json", {
             "identity": self.cfg.identity(), "steps": int(steps), "wall_clock_s": self.wall(), "rows": self.rows,
-            "resumed": self.resume.resumed if self.resume else 0, "files": digests, "extra": extra,
-            "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
+            "resumed": self.resume.resumed if self.resume else 0, "folder": folder, "files": digests,
+            "extra": extra, "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
         })
+        for old in self.resume_dir.iterdir():  # the new checkpoint is complete: older ones can go
+            if old.is_dir() and old.name != folder:
+                shutil.rmtree(old, ignore_errors=True)
 
     # -- finishing ---------------------------------------------------------------------------------------------
     def finish(self, steps: int, files: dict[str, tuple[str, Callable[[Path], None]]], policy: Any,
@@ -306,7 +323,8 @@ class RunWriter:
                               checkpoint={"path": f"{self.run_id}/{meta['model']['file']}",
                                           "sha256": meta["model"]["sha256"]})
             write_json(self.partial / "eval.json", doc, "eval")
-        write_json(self.partial / "finished.json", {"run_id": self.run_id, "steps": int(steps)})
+        write_json(self.partial / "finished.json", {"run_id": self.run_id, "steps": int(steps),
+                                                     "identity": self.cfg.identity()})
         return self.complete()
 
     def complete(self) -> Run:
@@ -343,7 +361,8 @@ class RunWriter:
             "steps_done": int(steps),
             "n_envs": cfg.n_envs,
             "her": cfg.her,
-            "her_kwargs": cfg.her_kwargs or None,
+            "her_kwargs": {"n_sampled_goal": 4, "goal_selection_strategy": "future", **cfg.her_kwargs}
+            if cfg.her else None,
             "hyperparameters": self.algo_meta["hyperparameters"],
             "policy": self.algo_meta["policy"],
             "device": device,

@@ -4,7 +4,8 @@ A spec names a wrapper (``"obs_noise"``) and gives its parameters (``{"sigma": 0
 name, checks parameters without building anything (:func:`validate_params`) and wraps a built environment
 (:func:`build`). Registered wrappers:
 
-* ``obs_noise``       Gaussian noise (``sigma`` metres) on the listed observation ``keys``.
+* ``obs_noise``       Gaussian noise (``sigma``, in each entry's own unit: metres for positions and goals, metres
+                      per control step for the velocities inside ``observation``) on the listed ``keys``.
 * ``action_noise``    Gaussian noise (``sigma``) added to the action, then clipped to the action box.
 * ``action_scale``    ``a' = clip(scale * a)``.
 * ``action_filter``   exponential moving average ``a'_t = alpha a_t + (1 - alpha) a'_{t-1}``, zero at reset.

@@ -69,6 +69,9 @@ def evaluate_run(
     target = evaluation_spec(trained) if spec is None else EnvSpec.coerce(spec).validate()
     if target != trained and target != evaluation_spec(trained):
         _check_compatible(trained, target)
+    if out is None and target != evaluation_spec(trained):
+        raise RLCourseError(f"{target.label()} is not the spec the run is evaluated on ({evaluation_spec(trained).label()});"
+                            " write this evaluation elsewhere with --out")
     dest = Path(out) if out else folder / "eval.json"
     if out is not None and dest.exists() and dest.is_dir():
         raise RLCourseError(f"--out {dest} is a folder; give a file name")
