@@ -69,3 +69,34 @@ def test_evaluate_run_is_deterministic_and_refuses_another_env(tiny_run, tmp_pat
     with pytest.raises(RLCourseError, match="trained on FetchReachDense-v4"):
         evaluate_run(tiny_run.path, n_episodes=1, spec="FetchPush-v4", out=tmp_path / "c.json")
     assert not (tmp_path / "c.json").exists()
+
+
+def test_labelled_episodes_give_stratified_aggregates():
+    """A labeller names each episode's stratum (here: is PickAndPlace's goal in the air?); eval.json then holds
+    one aggregate per label, whose episode counts add up, next to the overall one."""
+    from rlcourse.contract.runs import validate
+
+    def air_or_table(env, obs):  # goals on the table sit at the object's resting height, height_offset
+        return "air" if obs["desired_goal"][2] > env.unwrapped.height_offset + 1e-6 else "table"
+
+    eps = evaluate("random", "FetchPickAndPlace-v4", n_episodes=12, seed=0, labeller=air_or_table)
+    doc = eval_report("strata", "FetchPickAndPlace-v4", eps, "random", deterministic=False)
+    validate(doc, "eval")
+    labels = [e["label"] for e in eps]
+    assert set(doc["strata"]) == set(labels) == {"air", "table"}  # PickAndPlace lifts about half its goals
+    assert sum(s["n_episodes"] for s in doc["strata"].values()) == doc["aggregate"]["n_episodes"] == 12
+    for label, agg in doc["strata"].items():
+        assert agg["n_episodes"] == labels.count(label)
+    assert "strata" not in eval_report("plain", "FetchReach-v4", evaluate("random", "FetchReach-v4", 2), "random", False)
+
+
+def test_action_metrics_are_measured_on_what_the_robot_received():
+    """With an action scale of 0.5 wrapped around the task, a policy that always outputs 1 delivers 0.5: the
+    peak and energy are those of the delivered actions, not of the policy's output."""
+    full = FunctionPolicy(lambda o: np.array([1.0, 0.0, 0.0, 0.0]))
+    scaled = {"id": "FetchReach-v4", "kwargs": {}, "wrappers": [{"name": "action_scale", "params": {"scale": 0.5}}]}
+    plain_ep = evaluate(full, "FetchReach-v4", n_episodes=1, seed=3)[0]
+    scaled_ep = evaluate(full, scaled, n_episodes=1, seed=3)[0]
+    assert plain_ep["peak_action"] == 1.0 and scaled_ep["peak_action"] == 0.5
+    assert scaled_ep["action_energy"] == pytest.approx(plain_ep["action_energy"] / 4)
+    assert scaled_ep["path_length"] < plain_ep["path_length"]  # the gripper (found by name) moved less
