@@ -271,13 +271,17 @@ def test_stop_at_success_ends_training_at_the_first_evaluation_that_reaches_it(t
 
     monkeypatch.setattr(ev, "summarize", scripted)
     cfg = TrainConfig(algo=algo, env_id="FetchReach-v4", her=True, total_steps=5000, eval_every=500, curve_eval_episodes=1,
-                      stop_at_success=0.9, hyperparameters={"learning_starts": 200}, torch_threads=1,
+                      stop_at_success=0.9, hyperparameters=SMALL[algo], torch_threads=1,
                       out_dir=str(tmp_path), final_eval_episodes=1, tensorboard=False)
     run = train(cfg)
     assert run.meta["steps_done"] == 1000  # the second evaluation, not the first and not the budget
     curve = curve_table(run.curve)
     assert curve["timesteps"][-1] == 1000 and curve["eval_success_rate"][-1] == 1.0
     assert run.eval is not None  # the final evaluation still runs
+
+
+SMALL = {"sac": {"learning_starts": 200, "batch_size": 64, "policy_kwargs": {"net_arch": [32, 32]}},
+         "fastsac": {"learning_starts": 200, "batch_size": 64, "hidden": 32}}
 
 
 def test_stop_at_success_is_validated():

@@ -36,15 +36,23 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+# What runs write: a full-profile run replaces reference runs and figures while it works, so changes there do not
+# make the code that produced them "dirty".
+ARTIFACT_PATHS = ("checkpoints", "figures", "benchmarks/results")
+
+
 def git_info(root: Path | None = None) -> dict[str, Any]:
-    """The commit of the course repository and whether the working tree had uncommitted changes."""
+    """The commit of the course repository and whether its code had uncommitted changes: tracked files outside
+    :data:`ARTIFACT_PATHS` (the outputs that runs themselves write) that differ from the commit."""
     root = root or project_root()
+    excludes = [f":(exclude){p}" for p in ARTIFACT_PATHS]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excludes], cwd=root,
+            capture_output=True, text=True, timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
