@@ -1,6 +1,7 @@
 # The course in a few commands. `make help` lists them.
 #   make book   - set up .venv if needed, execute every chapter (quick profile), build the HTML book
-#   make test   - unit tests, nbval on every notebook, clean-notebook check, warnings-as-errors book build
+#   make test   - unit tests (with the clean-notebook check), then the book built with warnings as errors: it
+#                 executes every chapter once (quick profile) and fails on any cell that raises
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -35,14 +36,14 @@ setup: $(STAMP) ## create .venv and install the pinned requirements (other targe
 unit: $(STAMP) ## pytest on rlcourse (includes the no-outputs-in-notebooks check)
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
-nbval: $(STAMP) ## execute every chapter notebook with nbval (quick profile)
+nbval: $(STAMP) ## execute every chapter notebook with nbval (quick profile; make test covers it through the book)
 	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
-book-check: $(STAMP) ## build the book with warnings as errors
+book-check: $(STAMP) ## execute every chapter once and build the book with warnings as errors (a failing cell fails it)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
 	@echo "book OK: $(CURDIR)/_build/html/index.html"
 
-test: unit nbval book-check ## everything CI runs
+test: unit book-check ## everything CI runs (each notebook is executed once, by the book build)
 	@echo "make test: all checks passed"
 
 book: $(STAMP) ## execute the chapters (quick profile) and build the HTML book into _build/html

@@ -55,8 +55,10 @@ def test_settings_are_copies_and_errors_are_clear():
     assert chapters.settings("ch00", "quick")["total_steps"] > 0
     with pytest.raises(RLCourseError, match="unknown profile"):
         chapters.settings("ch00", "fast")
-    with pytest.raises(RLCourseError, match="not written"):
-        chapters.settings("ch09", "quick")
+    planned = [c.id for c in chapters.CHAPTERS.values() if not c.written]
+    for chapter_id in planned[:1]:  # none once every chapter is written
+        with pytest.raises(RLCourseError, match="not written"):
+            chapters.settings(chapter_id, "quick")
     with pytest.raises(RLCourseError, match="unknown chapter"):
         run_chapter("ch42")
 
