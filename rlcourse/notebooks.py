@@ -9,6 +9,7 @@ from typing import Any
 
 from rlcourse.chapters import check_profile, get
 from rlcourse.core.errors import RLCourseError
+from rlcourse.core.io import check_writable_file
 from rlcourse.core.paths import project_root
 
 
@@ -55,6 +56,7 @@ def run_chapter(chapter_id: str, profile: str = "quick", out: str | Path | None 
         raise RLCourseError(f"{chapter_id} has no parameter(s) {sorted(unknown)}; "
                             f"its parameters are {sorted(parameter_names(nb))}")
     out = Path(out) if out else project_root() / "_build" / "executed" / f"{nb.stem}.{profile}.ipynb"
+    check_writable_file(out, what="executed notebook")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     try:

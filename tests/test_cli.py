@@ -52,6 +52,9 @@ BAD_INPUTS = [
     (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "train_freq=1.5"], "expects an integer"),
     (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "policy_kwargs=5"], "expects a dict"),
     (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--out", "/dev/null/runs"], "is a file, not a folder"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--out", "/proc/rlcourse-runs"], "cannot write into /proc"),
+    (["eval", "random", "--env", "FetchReach-v4", "--out-dir", "/dev/null/runs"], "is a file, not a folder"),
+    (["run", "ch00", "--out", "/dev/null/ch00.ipynb"], "is a file, not a folder"),
 ]
 
 

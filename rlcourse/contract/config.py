@@ -155,6 +155,11 @@ def validate_common(cfg: TrainConfig) -> None:
         raise RLCourseError("stop_at_success needs in-training evaluations: set eval_every (steps between them)")
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise RLCourseError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RLCourseError("device cuda was asked for, but PyTorch sees no CUDA device here; use auto or cpu")
     if not isinstance(cfg.hyperparameters, dict) or not isinstance(cfg.her_kwargs, dict):
         raise RLCourseError("hyperparameters and her_kwargs must be dicts")
     unknown_her = set(cfg.her_kwargs) - {"n_sampled_goal", "goal_selection_strategy"}

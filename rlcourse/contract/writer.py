@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcourse.core.errors import RLCourseError
-from rlcourse.core.io import atomic_write, sha256, verify_sha256
+from rlcourse.core.io import atomic_write, check_writable_dir, sha256, verify_sha256
 from rlcourse.contract.config import TrainConfig
 from rlcourse.contract.evaluate import eval_report, evaluate, progress_enabled, summarize
 from rlcourse.contract.runs import CURVE_SCHEMA, META_SCHEMA, Run, file_entry, load_run, read_json, write_json
@@ -71,18 +71,6 @@ class Tick:
     checkpoint: bool = False  # time to call save_checkpoint
 
 
-def _check_writable(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise RLCourseError(f"output folder {folder} is a file, not a folder")
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise RLCourseError(f"cannot create {folder}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise RLCourseError(f"cannot write into {probe}: permission denied (choose another --out)")
-
-
 class RunWriter:
     """Owns ``<out_dir>/<run_id>.partial`` for one training run (see the module docstring)."""
 
@@ -111,7 +99,7 @@ class RunWriter:
         """Refuse, in one line, a run that could not be written: a read-only or non-folder output, a finished run
         in the way without ``overwrite``, a file where the run folder should be."""
         root = Path(cfg.out_dir)
-        _check_writable(root)
+        check_writable_dir(root)
         final = root / cfg.resolved_run_id()
         if final.exists() and not final.is_dir():
             raise RLCourseError(f"{final} exists and is not a run folder; move it away or choose another run id")

@@ -40,6 +40,35 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], mode: int = 0o
     return path
 
 
+def check_writable_dir(folder: Path | str, what: str = "output folder") -> Path:
+    """Refuse, in one line and without creating anything, a folder that could not be created or written: a file in
+    its place or on its path, or an existing ancestor where a file cannot be created (read-only, ``/proc``, no
+    permission; tried for real, since root passes every permission check)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RLCourseError(f"{what} {folder} is a file, not a folder")
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RLCourseError(f"cannot create {what} {folder}: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise RLCourseError(f"cannot write into {probe} ({exc.strerror or exc}); choose another location") from None
+    return folder
+
+
+def check_writable_file(path: Path | str, what: str = "output file") -> Path:
+    """:func:`check_writable_dir` for the folder of ``path``, which must not be a folder itself."""
+    path = Path(path)
+    if path.is_dir():
+        raise RLCourseError(f"{what} {path} is a folder; give a file name")
+    check_writable_dir(path.parent, what=f"folder of the {what}")
+    return path
+
+
 def check_finite(obj: Any, where: str = "") -> None:
     """Raise ``ValueError`` naming the first NaN or infinity inside a nested JSON-like value."""
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcourse.core.errors import RLCourseError
+from rlcourse.core.io import check_writable_file
 from rlcourse.contract.config import DEFAULT_EVAL_SEED, check_int
 from rlcourse.contract.evaluate import Labeller, eval_report, evaluate, protocol
 from rlcourse.contract.runs import env_spec_json, load_run, read_json, resolve_run_dir, write_json
@@ -73,8 +74,8 @@ def evaluate_run(
         raise RLCourseError(f"{target.label()} is not the spec the run is evaluated on ({evaluation_spec(trained).label()});"
                             " write this evaluation elsewhere with --out")
     dest = Path(out) if out else folder / "eval.json"
-    if out is not None and dest.exists() and dest.is_dir():
-        raise RLCourseError(f"--out {dest} is a folder; give a file name")
+    if out is not None:
+        check_writable_file(dest, what="--out")
     if out is None and dest.is_file() and not replace:
         old = eval_protocol(read_json(dest))
         new = protocol(target, n_episodes, seed, deterministic)
