@@ -319,3 +319,34 @@ def test_a_wrapper_trains_and_evaluates_through_the_cli(tmp_path, wrap, capsys):
     stress = read_json(out, "eval")
     assert [w["name"] for w in stress["env_spec"]["wrappers"]][-1] == "action_noise"
     assert read_json(run.path / "eval.json") == run.eval
+
+
+# -- reproducible records -------------------------------------------------------------------------------------------
+# ch04's reference runs were launched by a script outside the repository (their meta.json says so) from a tree with
+# uncommitted changes; regenerating them with `rlcourse run ch04 --profile full` takes about 3.2 CPU-hours and is
+# still to be done. The list may only shrink: a run that gets a proper record must leave it.
+PENDING_REGENERATION = {f"fastsac_{her}{env}_seed{s}" for her in ("", "her_") for env in ("FetchReach-v4", "FetchPush-v4")
+                        for s in (0, 1, 2)} | {f"fastsac_her_k{k}_FetchPush-v4_seed{s}" for k in (2, 8) for s in (0, 1)}
+
+
+def test_every_reference_run_records_a_command_that_recreates_it_from_a_clean_commit():
+    import shlex
+
+    from rlcourse.chapters import CHAPTERS
+    from rlcourse.cli import build_parser
+
+    proper = []
+    for name in COMMITTED:
+        meta = read_json(checkpoints_dir() / name / "meta.json")
+        argv = shlex.split(meta["command"])
+        ok = argv[:1] == ["rlcourse"] and meta["git"]["dirty"] is False and meta["git"]["commit"]
+        if ok and argv[1:2] == ["run"]:
+            ok = argv[2] in CHAPTERS and CHAPTERS[argv[2]].written and argv[3:] == ["--profile", "full"]
+        elif ok:
+            ok = argv[1] == "train" and build_parser().parse_args(argv[1:]) is not None
+        if name in PENDING_REGENERATION:
+            assert not ok, f"{name} has a proper record now: remove it from PENDING_REGENERATION"
+        else:
+            assert ok, f"{name}: {meta['command']!r} from {meta['git']} does not recreate it from a clean commit"
+            proper.append(name)
+    assert len(proper) >= 8
