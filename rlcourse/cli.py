@@ -27,17 +27,26 @@ def parse_value(text: str) -> Any:
     """A hyperparameter value: a Python literal (``3e-4``, ``[256, 256]``, ``True``, ``{'a': 1}``) or ``dict(k=v)``;
     anything else is kept as a string (e.g. ``auto``, ``future``)."""
     text = text.strip()
-    node = ast.parse(text, mode="eval").body if text else None
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
-        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
     try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        if text and (text[0] in "[{(" or text[-1] in "]})"):
-            raise RLCourseError(f"malformed value {text!r}: not a valid Python literal") from None
+        value = _literal(ast.parse(text, mode="eval").body) if text else text
+    except (ValueError, SyntaxError, TypeError):
+        if text and (text[0] in "[{(" or text[-1] in "]})" or text.startswith("dict(")):
+            raise RLCourseError(f"malformed value {text[:60]!r}: not a valid Python literal") from None
         return text
     _check_finite_value(value, text)
     return value
+
+
+def _literal(node: ast.AST) -> Any:
+    """``ast.literal_eval`` that also reads ``dict(key=value, ...)``, nested anywhere (SB3's policy_kwargs)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(v) for v in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    return ast.literal_eval(node)
 
 
 def _check_finite_value(value: Any, text: str) -> None:
@@ -46,6 +55,8 @@ def _check_finite_value(value: Any, text: str) -> None:
 
     if isinstance(value, float) and not math.isfinite(value):
         raise RLCourseError(f"value {text!r} is not a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**15:
+        raise RLCourseError(f"value {text[:40]!r} is out of range")
     if isinstance(value, (list, tuple)):
         for v in value:
             _check_finite_value(v, text)
@@ -69,6 +80,8 @@ def parse_assignments(items: list[str] | None, what: str = "--hp") -> dict[str, 
 
 
 def _positive_int(text: str) -> int:
+    if not text.replace("_", "").lstrip("+-").isdigit() or not text.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
     try:
         v = int(text.replace("_", ""))
     except ValueError:
@@ -80,6 +93,8 @@ def _positive_int(text: str) -> int:
 
 def _int(text: str) -> int:
     """A non-negative integer (seeds, step counts where 0 means "none")."""
+    if not text.replace("_", "").lstrip("+-").isdigit() or not text.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
     try:
         v = int(text.replace("_", ""))
     except ValueError:
@@ -229,7 +244,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         algo=algo, env_id=spec.id, env_kwargs=dict(spec.kwargs), wrappers=list(spec.wrappers), seed=args.seed,
         total_steps=args.total_steps, n_envs=args.n_envs or base["n_envs"], her=her, her_kwargs=her_kwargs,
-        hyperparameters=hyperparameters, run_id=args.run_id, out_dir=str(args.out or checkpoints_dir()),
+        hyperparameters=hyperparameters, run_id=args.run_id, out_dir=str(checkpoints_dir() if args.out is None else args.out),
         device=args.device, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         curve_eval_episodes=args.curve_eval_episodes, final_eval_episodes=args.eval_episodes,
         overwrite=args.overwrite, progress=not args.no_progress, command=args.command,
@@ -260,7 +275,10 @@ def _eval(args: argparse.Namespace) -> int:
             raise RLCourseError("'rlcourse eval random' needs --env")
         if args.wrap or args.env_spec:
             raise RLCourseError("'rlcourse eval random' takes a bare --env")
-        run = random_run(args.env_id, args.n_episodes, eval_seed=seed, out_dir=args.out_dir or checkpoints_dir(),
+        if args.out is not None or args.replace or args.stochastic:
+            raise RLCourseError("'rlcourse eval random' writes a run folder: give its parent with --out-dir "
+                                "(--out, --replace and --stochastic do not apply)")
+        run = random_run(args.env_id, args.n_episodes, eval_seed=seed, out_dir=checkpoints_dir() if args.out_dir is None else args.out_dir,
                          overwrite=args.overwrite, progress=not args.no_progress, command=args.command)
         doc, where = run.eval, run.path / "eval.json"
     else:
@@ -313,6 +331,10 @@ def _repro(args: argparse.Namespace) -> int:
     cfg = TrainConfig(algo=args.algo, env_id=args.env_id, seed=args.seed, total_steps=args.total_steps,
                       n_envs=args.n_envs, hyperparameters=parse_assignments(args.hp), progress=False)
     validate_config(cfg, preflight=False)
+    if args.out is not None:
+        from rlcourse.core.io import check_writable_file
+
+        check_writable_file(args.out, what="--out")
     scratch_dir().mkdir(parents=True, exist_ok=True)
     result = repro_check(cfg, n_episodes=args.n_episodes, atol=args.atol, workdir=scratch_dir())
     if args.out:

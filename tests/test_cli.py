@@ -55,6 +55,23 @@ BAD_INPUTS = [
     (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--out", "/proc/rlcourse-runs"], "cannot write into /proc"),
     (["eval", "random", "--env", "FetchReach-v4", "--out-dir", "/dev/null/runs"], "is a file, not a folder"),
     (["run", "ch00", "--out", "/dev/null/ch00.ipynb"], "is a file, not a folder"),
+    # found by a second hostile pass
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--out", ""], "out_dir must be a folder path"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--run-id", ""], "run_id is empty"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--run-id", "r" * 300], "invalid run id"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--seed", "4294967296"], "at most"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--seed", "\u0661\u0662"], "is not an integer"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--wrap", "obs_noise:sigma=\u0661"], "cannot read value"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--hp", "learning_rate=" + "9" * 400], "out of range"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--her", "--hp", "learning_starts=16"], "one episode"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--her", "--hp", "replay_buffer_kwargs=dict(n_sampled_goal=-3)"],
+     "her_kwargs"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "target_entropy=nan"], "target_entropy"),
+    (["train", "--algo", "fastsac", "--env", "FetchReach-v4", "--hp", "batch_size=1000000000"], "out of range"),
+    (["train", "--algo", "fastsac", "--env", "FetchReach-v4", "--hp", "updates_per_step=1000000"], "out of range"),
+    (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "buffer_size=10000000000000"], "at most"),
+    (["train", "--algo", "ppo", "--env", "FetchReach-v1"], "unknown environment"),
+    (["eval", "random", "--env", "FetchReach-v4", "--out", "r.json"], "writes a run folder"),
 ]
 
 

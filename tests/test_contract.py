@@ -231,6 +231,76 @@ def test_a_stress_evaluation_never_lands_in_the_runs_own_report(tiny_run, tmp_pa
     assert not (run_dir / "eval.json").exists()
 
 
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path):
+    precious = tmp_path / "ppo_FetchReachDense-v4_seed0"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(RLCourseError, match="is not a run folder"):
+        train(_cfg(tmp_path, overwrite=True))
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("kwargs,match", [({"reward_type": "weird"}, "reward_type"),
+                                          ({"max_episode_steps": -1}, "max_episode_steps"),
+                                          ({"max_episode_steps": 3.5}, "max_episode_steps")])
+def test_task_kwargs_the_environment_would_misread_are_refused(tmp_path, kwargs, match):
+    from rlcourse.training.train import validate_config
+
+    with pytest.raises(RLCourseError, match=match):
+        validate_config(_cfg(tmp_path, env_kwargs=kwargs))
+
+
+@pytest.mark.parametrize("field,value", [("her", 1), ("her", "no"), ("overwrite", "no"), ("normalize_obs", "x"),
+                                         ("command", 123), ("out_dir", None), ("total_steps", 1e4), ("seed", True)])
+def test_config_fields_of_the_wrong_type_are_refused_before_training(tmp_path, field, value):
+    with pytest.raises(RLCourseError, match=field):
+        train(_cfg(tmp_path, **{field: value}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluation_reports_never_land_on_files_they_do_not_own(tiny_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir)
+    model = (run_dir / "model.zip").read_bytes()
+    other = tmp_path / "report.json"
+    other.write_text("{}")
+    for argv, match in [(["--out", str(run_dir / "model.zip")], "inside the run folder"),
+                        (["--out", ""], "--out is empty"),
+                        (["--out", str(other)], "exists; pass --replace"),
+                        (["--wrap", "action_noise:sigma=0.5", "--out", str(run_dir / "eval.json")], "--out"),
+                        (["--n-episodes", "2", "--stochastic", "--out", str(run_dir / "eval.json")], "another protocol")]:
+        assert main(["eval", str(run_dir), *argv, "--no-progress"]) == 2, argv
+        assert match in capsys.readouterr().err, argv
+    assert (run_dir / "model.zip").read_bytes() == model and other.read_text() == "{}"
+    (run_dir / "eval.json").write_text("{broken")  # a damaged report does not lock the run out of evaluation
+    assert main(["eval", str(run_dir), "--n-episodes", "2", "--no-progress"]) == 2
+    assert "--replace" in capsys.readouterr().err
+    assert main(["eval", str(run_dir), "--n-episodes", "2", "--replace", "--no-progress"]) == 0
+    assert read_json(run_dir / "eval.json", "eval")["n_episodes"] == 2
+
+
+def test_a_policy_that_returns_nonsense_is_one_clear_error():
+    from rlcourse.contract.evaluate import evaluate
+    from rlcourse.contract.policies import FunctionPolicy
+
+    import numpy as np
+
+    for action in (np.full(4, np.nan), np.zeros(3)):
+        with pytest.raises(RLCourseError, match="unusable action"):
+            evaluate(FunctionPolicy(lambda obs, a=action: a), "FetchReach-v4", n_episodes=1)
+    with pytest.raises(RLCourseError, match="predict"):
+        evaluate(None, "FetchReach-v4", n_episodes=1)
+
+
+def test_a_malformed_resume_state_is_one_clear_error(tmp_path):
+    cfg = _cfg(tmp_path)
+    resume = tmp_path / "ppo_FetchReachDense-v4_seed0.partial" / "resume"
+    resume.mkdir(parents=True)
+    (resume / "state.json").write_text(json.dumps({"identity": cfg.identity(), "folder": "../../etc", "files": {}}))
+    with pytest.raises(RLCourseError, match="malformed"):
+        train(cfg)
+
+
 # -- checkpoints are data -------------------------------------------------------------------------------------------
 class _Payload:
     def __reduce__(self):

@@ -65,6 +65,14 @@ class FastSACConfig:
     norm_clip: float = 5.0
 
 
+# Every setting's range (sizes capped where a typo would exhaust memory or time); those in _OPEN_BELOW exclude
+# their lower end.
+_RANGES = {"hidden": (1, 4096), "batch_size": (1, 2**18), "updates_per_step": (0.0, 64.0), "learning_rate": (0.0, 1.0),
+           "tau": (0.0, 1.0), "gamma": (0.0, 0.999999), "ent_coef": (0.0, 100.0), "learning_starts": (0, 10**10),
+           "norm_eps": (1e-8, 1e3), "norm_clip": (1e-3, 1e6)}
+_OPEN_BELOW = {"updates_per_step", "learning_rate", "tau"}
+
+
 def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
     """A :class:`FastSACConfig` from a dict, with a one-line error for unknown names or mistyped values."""
     names = {f.name: f for f in fields(FastSACConfig)}
@@ -79,10 +87,11 @@ def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
         if not math.isfinite(value):
             raise RLCourseError(f"hyperparameter {name} must be finite, got {value!r}")
     cfg = FastSACConfig(**hyperparameters)
-    if cfg.hidden < 1 or cfg.batch_size < 1 or cfg.updates_per_step <= 0 or not 0 < cfg.tau <= 1 \
-            or not 0 <= cfg.gamma < 1 or cfg.ent_coef < 0 or cfg.learning_starts < 0 or cfg.learning_rate <= 0 \
-            or cfg.norm_eps <= 0 or cfg.norm_clip <= 0:
-        raise RLCourseError(f"fastsac hyperparameters out of range: {asdict(cfg)}")
+    for name, (low, high) in _RANGES.items():
+        value = getattr(cfg, name)
+        if not low <= value <= high or (name in _OPEN_BELOW and value == low):
+            bracket = "(" if name in _OPEN_BELOW else "["
+            raise RLCourseError(f"fastsac hyperparameter {name}={value:g} is out of range {bracket}{low:g}, {high:g}]")
     return cfg
 
 
@@ -283,12 +292,23 @@ def load_agent(path: Path | str) -> Agent:
     """Read an agent written by :func:`save_agent` with ``torch.load(weights_only=True)``: tensors, numbers and
     (for older files) numpy arrays only; a file holding anything else is refused without running it.
     Callers verify the file's SHA-256 first (:meth:`rlcourse.contract.runs.Run.verified`)."""
+    import pickle
+    import warnings
+
     try:
-        with torch.serialization.safe_globals(_legacy_numpy_globals()):
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_legacy_numpy_globals()):
+            warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
-        return Agent.from_state(state)
-    except Exception as exc:  # truncated, foreign or malicious files surface as many exception types
+    except pickle.UnpicklingError:
+        raise RLCourseError(f"cannot load checkpoint {path}: it holds objects other than tensors and plain values; "
+                            "refused without running them") from None
+    except Exception as exc:  # truncated or foreign files surface as many exception types
         raise RLCourseError(f"cannot load checkpoint {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+    try:
+        return Agent.from_state(state)
+    except Exception as exc:
+        raise RLCourseError(f"cannot load checkpoint {path}: not a fastsac agent ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:120]})") from None
 
 
 class FastSACBackend:
@@ -342,12 +362,13 @@ class FastSACBackend:
         recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
         if writer.resume:
             r = writer.resume
-            agent = load_agent(r.files[TENSORS_FILE])
-            with np.load(r.files["buffer.npz"], allow_pickle=False) as z:
+            agent = load_agent(r.file(TENSORS_FILE))
+            with np.load(r.file("buffer.npz"), allow_pickle=False) as z:
                 n = int(z["size"])
                 buffer.obs[:n], buffer.ag[:n], buffer.goal[:n], buffer.act[:n] = z["obs"], z["ag"], z["goal"], z["act"]
                 buffer.size = buffer.next = n
-            steps, updates, debt, resumed = r.steps, int(r.extra["updates"]), float(r.extra["debt"]), r.resumed
+            steps, updates, debt, resumed = r.steps, int(r.extra.get("updates", 0)), float(r.extra.get("debt", 0.0)), \
+                r.resumed
             rng = np.random.default_rng([cfg.seed, resumed])
             torch.manual_seed(cfg.seed + 7919 * resumed)
         obs = [e.reset(seed=cfg.seed + i + 10_000 * resumed)[0] for i, e in enumerate(envs)]

@@ -32,11 +32,20 @@ _RESERVED = {"policy", "env", "seed", "device", "tensorboard_log", "verbose", "_
 _RANGES: dict[str, tuple[float, float]] = {
     "gamma": (0.0, 0.999999), "gae_lambda": (0.0, 1.0), "tau": (1e-12, 1.0), "clip_range": (1e-12, 1e6),
     "learning_rate": (1e-12, 10.0), "ent_coef": (0.0, 1e6), "vf_coef": (0.0, 1e6), "max_grad_norm": (1e-12, 1e12),
-    "target_policy_noise": (0.0, 1e6), "target_noise_clip": (0.0, 1e6),
+    "target_policy_noise": (0.0, 1e6), "target_noise_clip": (0.0, 1e6), "target_kl": (1e-12, 1e6),
+    "ent_coef_max": (0.0, 1e6), "target_entropy": (-1e6, 1e6),
 }
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 # Integer hyperparameters and their least value (gradient_steps may also be -1: as many as environment steps).
-_INTS = {"batch_size": 1, "n_steps": 2, "n_epochs": 1, "buffer_size": 1, "policy_delay": 1,
-         "target_update_interval": 1, "learning_starts": 0, "gradient_steps": 1, "train_freq": 1}
+_INTS = {"batch_size": (1, 2**20), "n_steps": (2, 2**24), "n_epochs": (1, 10_000), "buffer_size": (1, 10**8),
+         "policy_delay": (1, 10_000), "target_update_interval": (1, 10**9), "learning_starts": (0, 10**10),
+         "gradient_steps": (1, 10_000), "train_freq": (1, 10**6), "sde_sample_freq": (-1, 10**6)}
 
 
 def algo_class(algo: str) -> type:
@@ -64,23 +73,27 @@ def check_hyperparameters(algo: str, hp: dict[str, Any]) -> None:
         if name not in defaults:
             raise RLCourseError(f"unknown hyperparameter {name!r} for {algo}; valid: {', '.join(sorted(defaults))}")
         default = defaults[name]
-        if name == "ent_coef" and isinstance(value, str):
-            if not value.startswith("auto"):
-                raise RLCourseError(f"hyperparameter ent_coef is a number or 'auto'/'auto_<init>', got {value!r}")
+        if name in ("ent_coef", "target_entropy") and isinstance(value, str):
+            auto = value == "auto" or (name == "ent_coef" and value.startswith("auto_") and _is_number(value[5:]))
+            if not auto:
+                extra = " or 'auto_<initial value>'" if name == "ent_coef" else ""
+                raise RLCourseError(f"hyperparameter {name} is a number or 'auto'{extra}, got {value!r}")
             continue
-        if name == "ent_coef":
-            default = 0.0  # SAC's default is the string "auto"; a number given instead is checked as one
+        if name in ("ent_coef", "target_entropy") or (default is None and name in _RANGES and value is not None):
+            default = 0.0  # a string or None by default ("auto", no limit); a number given instead is checked as one
         if name.endswith("_kwargs") and value is not None and not isinstance(value, dict):
             raise RLCourseError(f"hyperparameter {name} expects a dict, e.g. {name}=dict(net_arch=[64, 64]), got {value!r}")
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise RLCourseError(f"hyperparameter {name} expects true/false, got {value!r}")
         elif name in _INTS:
-            low = _INTS[name]
+            low, high = _INTS[name]
             if isinstance(value, bool) or not isinstance(value, int):
                 raise RLCourseError(f"hyperparameter {name} expects an integer, got {value!r}")
             if value < low and not (name == "gradient_steps" and value == -1):
                 raise RLCourseError(f"hyperparameter {name} must be at least {low}, got {value}")
+            if value > high:
+                raise RLCourseError(f"hyperparameter {name} must be at most {high:,}, got {str(value)[:40]}")
         elif isinstance(default, (int, float)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 if callable(value):
@@ -149,8 +162,9 @@ def build_model(cfg: TrainConfig, venv: Any, tensorboard_log: str | None = None,
     try:
         return algo_class(cfg.algo)("MultiInputPolicy", venv, seed=cfg.seed, device=device, verbose=0,
                                     tensorboard_log=tensorboard_log, **copy.deepcopy(kwargs))
-    except (TypeError, ValueError, AssertionError, KeyError) as exc:
-        raise RLCourseError(f"cannot build {cfg.algo} with these hyperparameters: {exc}") from None
+    except (TypeError, ValueError, AssertionError, KeyError, AttributeError, RuntimeError, MemoryError) as exc:
+        raise RLCourseError(f"cannot build {cfg.algo} with these hyperparameters: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
 
 
 class SB3Backend:
@@ -163,9 +177,28 @@ class SB3Backend:
     def validate(self, cfg: TrainConfig) -> None:
         if cfg.her and not self.off_policy:
             raise RLCourseError(f"HER needs an off-policy algorithm (sac, td3 or fastsac), not {cfg.algo}")
+        if cfg.her:
+            self._check_her(cfg)
         if cfg.diagnostics and not self.off_policy:
             raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac or td3), not {cfg.algo}")
         check_hyperparameters(self.name, cfg.hyperparameters)
+
+    def _check_her(self, cfg: TrainConfig) -> None:
+        """HerReplayBuffer samples only from finished episodes and keeps whole episodes per environment: the first
+        update needs one episode of every environment, and the buffer must hold one."""
+        import gymnasium as gym
+
+        if "replay_buffer_kwargs" in cfg.hyperparameters or "replay_buffer_class" in cfg.hyperparameters:
+            raise RLCourseError("with HER, set the relabelling through her_kwargs (--her-goals, --her-strategy), not "
+                                "replay_buffer_class/replay_buffer_kwargs")
+        horizon = int(cfg.env_kwargs.get("max_episode_steps") or gym.spec(cfg.env_id).max_episode_steps or 1)
+        episode = horizon * cfg.n_envs  # environment steps until every environment has finished an episode
+        defaults = hyperparameter_defaults(self.name)
+        for name in ("learning_starts", "buffer_size"):
+            value = cfg.hyperparameters.get(name, defaults[name])
+            if value < episode:
+                raise RLCourseError(f"with HER, {name} must be at least one episode of every environment "
+                                    f"({horizon} steps x {cfg.n_envs} environments = {episode}), got {value}")
 
     def hyperparameters(self, cfg: TrainConfig) -> dict[str, Any]:
         merged = {**hyperparameter_defaults(self.name), **_constructor_kwargs(cfg)}
@@ -188,7 +221,7 @@ class SB3Backend:
             tb = str(scratch_dir() / "tb")
         try:
             if resume:
-                model = cls.load(resume.files[ZIP_FILE], env=venv, device=_device(cfg), tensorboard_log=tb)
+                model = cls.load(resume.file(ZIP_FILE), env=venv, device=_device(cfg), tensorboard_log=tb)
                 if "replay_buffer.pkl" in resume.files:
                     model.load_replay_buffer(resume.files["replay_buffer.pkl"])
             else:

@@ -118,12 +118,29 @@ class TrainConfig:
         return doc
 
 
-def check_int(name: str, value: Any, low: int | None = None) -> int:
-    """``value`` as an int (not a bool, not a float) at least ``low``, or a one-line error."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RLCourseError(f"{name} must be an integer, got {value!r}")
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int (not a bool, not a float; numpy integers accepted) within ``[low, high]``, or a
+    one-line error."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise RLCourseError(f"{name} must be an integer, got {str(value)[:40]!r}")
+    value = int(value)
     if low is not None and value < low:
         raise RLCourseError(f"{name} must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise RLCourseError(f"{name} must be at most {high:,}, got {str(value)[:40]}")
+    return value
+
+
+MAX_SEED = 2**32 - 1  # what numpy's and the environments' seeding accept
+MAX_STEPS = 10**10
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A real bool: ``"no"`` or ``1`` are refused rather than read as true."""
+    if not isinstance(value, bool):
+        raise RLCourseError(f"{name} must be True or False, got {value!r}")
     return value
 
 
@@ -139,17 +156,25 @@ def check_float(name: str, value: Any, low: float | None = None, high: float | N
 
 def validate_common(cfg: TrainConfig) -> None:
     """The checks every backend shares: numbers, the environment spec, the run id, the output folder's kind."""
+    if cfg.run_id is not None and not cfg.run_id:
+        raise RLCourseError("run_id is empty; leave it out for the default name")
     cfg.resolved_run_id()
-    check_int("seed", cfg.seed, 0)
-    check_int("total_steps", cfg.total_steps, 1)
-    check_int("n_envs", cfg.n_envs, 1)
-    check_int("checkpoint_every", cfg.checkpoint_every, 0)
-    check_int("curve_points", cfg.curve_points, 1)
-    check_int("eval_every", cfg.eval_every, 0)
-    check_int("curve_eval_episodes", cfg.curve_eval_episodes, 1)
-    check_int("final_eval_episodes", cfg.final_eval_episodes, 0)
-    check_int("eval_seed", cfg.eval_seed, 0)
-    check_int("torch_threads", cfg.torch_threads, 0)
+    if not isinstance(cfg.out_dir, (str, Path)) or not str(cfg.out_dir):
+        raise RLCourseError(f"out_dir must be a folder path, got {cfg.out_dir!r}")
+    if cfg.command is not None and not isinstance(cfg.command, str):
+        raise RLCourseError(f"command must be text, got {cfg.command!r}")
+    for name in ("her", "overwrite", "progress", "tensorboard", "diagnostics", "normalize_obs"):
+        check_bool(name, getattr(cfg, name))
+    check_int("seed", cfg.seed, 0, MAX_SEED)
+    check_int("total_steps", cfg.total_steps, 1, MAX_STEPS)
+    check_int("n_envs", cfg.n_envs, 1, 1024)
+    check_int("checkpoint_every", cfg.checkpoint_every, 0, MAX_STEPS)
+    check_int("curve_points", cfg.curve_points, 1, 100_000)
+    check_int("eval_every", cfg.eval_every, 0, MAX_STEPS)
+    check_int("curve_eval_episodes", cfg.curve_eval_episodes, 1, 100_000)
+    check_int("final_eval_episodes", cfg.final_eval_episodes, 0, 100_000)
+    check_int("eval_seed", cfg.eval_seed, 0, MAX_SEED - 100_000)
+    check_int("torch_threads", cfg.torch_threads, 0, 1024)
     check_float("stop_at_success", cfg.stop_at_success, 0.0, 1.0)
     if cfg.stop_at_success and cfg.eval_every < 1:
         raise RLCourseError("stop_at_success needs in-training evaluations: set eval_every (steps between them)")
@@ -172,4 +197,15 @@ def validate_common(cfg: TrainConfig) -> None:
                             f"got {cfg.her_kwargs['goal_selection_strategy']!r}")
     if cfg.her_kwargs and not cfg.her:
         raise RLCourseError("HER options were given but her is off")
-    cfg.spec.validate()
+    spec = cfg.spec.validate()
+    check_task_kwargs(spec.kwargs)
+
+
+def check_task_kwargs(kwargs: dict[str, Any]) -> None:
+    """The constructor arguments of a Fetch task that the environment would accept but misread: a reward type
+    other than sparse/dense (anything else silently means dense), an episode length that is not a positive
+    integer (-1 never ends an episode)."""
+    if "reward_type" in kwargs and kwargs["reward_type"] not in ("sparse", "dense"):
+        raise RLCourseError(f"reward_type must be 'sparse' or 'dense', got {kwargs['reward_type']!r}")
+    if "max_episode_steps" in kwargs:
+        check_int("max_episode_steps", kwargs["max_episode_steps"], 1, 100_000)

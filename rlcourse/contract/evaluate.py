@@ -29,7 +29,7 @@ import numpy as np
 
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.stats import wilson_interval
-from rlcourse.contract.config import DEFAULT_EVAL_SEED
+from rlcourse.contract.config import DEFAULT_EVAL_SEED, MAX_SEED, check_int
 from rlcourse.contract.policies import Policy, RandomPolicy
 from rlcourse.contract.runs import EVAL_SCHEMA
 from rlcourse.envs.fetch import gripper_position
@@ -75,7 +75,11 @@ def run_episode(env: Any, policy: Policy, seed: int, deterministic: bool = True,
     terminated = truncated = False
     while not (terminated or truncated):
         action, _ = policy.predict(obs, deterministic=deterministic)
-        action = np.clip(np.asarray(action, dtype=np.float64).reshape(env.action_space.shape), low, high)
+        action = np.asarray(action, dtype=np.float64)
+        if action.size != int(np.prod(env.action_space.shape)) or not np.all(np.isfinite(action)):
+            raise RLCourseError(f"the policy returned an unusable action {action.ravel()[:8]} at step {steps + 1} of the "
+                                f"episode with seed {seed} (expected {env.action_space.shape[0]} finite numbers)")
+        action = np.clip(action.reshape(env.action_space.shape), low, high)
         obs, reward, terminated, truncated, info = env.step(action.astype(env.action_space.dtype))
         steps += 1
         total += float(reward)
@@ -125,8 +129,10 @@ def evaluate(
 
     ``policy`` is anything with ``predict`` or the string ``"random"``. With ``render`` (e.g. ``{"width": 240,
     "height": 240}``) the environment renders RGB frames, which an ``observer`` can grab with ``env.render()``."""
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise RLCourseError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+    n_episodes = check_int("n_episodes", n_episodes, 1, 100_000)
+    seed = check_int("seed", seed, 0, MAX_SEED - n_episodes)
+    if not (isinstance(policy, str) or callable(getattr(policy, "predict", None))):
+        raise RLCourseError(f"a policy needs a predict(observation, deterministic) method; got {type(policy).__name__}")
     if isinstance(policy, str) and policy != "random":
         raise RLCourseError(f"unknown policy {policy!r}; pass a model or 'random'")
     spec = EnvSpec.coerce(spec).validate()

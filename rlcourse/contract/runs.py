@@ -77,8 +77,9 @@ def read_json(path: Path | str, kind: str | None = None) -> dict[str, Any]:
 def check_run_id(run_id: str) -> str:
     """A run id is a folder name: letters, digits, ``_ . -`` only."""
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in {".", ".."} \
-            or run_id.endswith(".partial"):
-        raise RLCourseError(f"invalid run id {run_id!r}: use letters, digits, '_', '.', '-' (not ending in .partial)")
+            or run_id.endswith(".partial") or len(run_id) > 200:
+        raise RLCourseError(f"invalid run id {str(run_id)[:80]!r}: use up to 200 letters, digits, '_', '.', '-' "
+                            "(not ending in .partial)")
     return run_id
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -61,6 +62,12 @@ class ResumeState:
     files: dict[str, Path]
     extra: dict[str, Any] = field(default_factory=dict)
     curriculum: dict[str, Any] | None = None
+
+    def file(self, name: str) -> Path:
+        """A file the backend needs from the checkpoint (verified), or a one-line error if it is not there."""
+        if name not in self.files:
+            raise RLCourseError(f"the resume checkpoint has no {name}; delete the run's .partial folder to start again")
+        return self.files[name]
 
 
 @dataclass
@@ -101,7 +108,7 @@ class RunWriter:
         root = Path(cfg.out_dir)
         check_writable_dir(root)
         final = root / cfg.resolved_run_id()
-        if final.exists() and not final.is_dir():
+        if final.exists() and not (final.is_dir() and (final / "meta.json").is_file()):
             raise RLCourseError(f"{final} exists and is not a run folder; move it away or choose another run id")
         if final.exists() and not cfg.overwrite:
             raise RLCourseError(f"run {final} already exists; pass --overwrite (overwrite=True) or choose another run id")
@@ -199,16 +206,24 @@ class RunWriter:
                 return
         if state_file.is_file():
             saved = read_json(state_file)
-            if saved.get("identity") != self.cfg.identity():
+            if not isinstance(saved, dict) or saved.get("identity") != self.cfg.identity():
                 raise RLCourseError(f"{self.partial} holds an interrupted run with different settings; delete it or "
                                     "use another run id")
-            folder = self.resume_dir / saved["folder"]
-            files = {}
-            for name, digest in saved["files"].items():
-                files[name] = verify_sha256(folder / name, digest, what="resume checkpoint file")
-            self.resume = ResumeState(steps=int(saved["steps"]), wall_clock_s=float(saved["wall_clock_s"]),
-                                      resumed=int(saved["resumed"]) + 1, rows=saved["rows"], files=files,
-                                      extra=saved.get("extra", {}), curriculum=saved.get("curriculum"))
+            try:
+                if not re.fullmatch(r"\d{12}", saved["folder"]):
+                    raise ValueError(f"folder {saved['folder']!r}")
+                folder = self.resume_dir / saved["folder"]
+                files = {}
+                for name, digest in saved["files"].items():
+                    if "/" in name or name.startswith("."):
+                        raise ValueError(f"file name {name!r}")
+                    files[name] = verify_sha256(folder / name, digest, what="resume checkpoint file")
+                self.resume = ResumeState(steps=int(saved["steps"]), wall_clock_s=float(saved["wall_clock_s"]),
+                                          resumed=int(saved["resumed"]) + 1, rows=list(saved["rows"]), files=files,
+                                          extra=dict(saved.get("extra") or {}), curriculum=saved.get("curriculum"))
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                raise RLCourseError(f"the resume checkpoint in {self.partial} is malformed ({type(exc).__name__}: "
+                                    f"{exc}); delete the folder to start again") from None
             return
         for child in self.partial.iterdir():  # a stale start without a checkpoint: clear it, keep our lock
             if child.name != ".lock":

@@ -109,17 +109,16 @@ def fetch_env_ids() -> tuple[str, ...]:
         import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
-    return tuple(sorted(k for k in gym.registry if k.startswith("Fetch")))
+    # the v1 tasks need the retired mujoco_py; only the versions on the maintained mujoco bindings can be built
+    return tuple(sorted(k for k, s in gym.registry.items()
+                        if k.startswith("Fetch") and "MujocoPy" not in str(s.entry_point)))
 
 
 def check_env_id(env_id: str) -> str:
     """Return ``env_id`` if it is a registered Fetch id, else raise a one-line error listing the valid ones."""
     ids = fetch_env_ids()
     if env_id not in ids:
-        latest = [i for i in ids if i.endswith("-v4")] or list(ids)
-        older = sorted({i.rsplit("-", 1)[1] for i in ids} - {"v4"})
-        extra = f" (older versions {', '.join(older)} are registered too)" if older and latest != list(ids) else ""
-        raise RLCourseError(f"unknown environment {env_id!r}; valid Fetch ids: {', '.join(latest)}{extra}")
+        raise RLCourseError(f"unknown environment {env_id!r}; valid Fetch ids: {', '.join(ids)}")
     return env_id
 
 

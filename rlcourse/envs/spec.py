@@ -210,13 +210,15 @@ class EnvSpec:
 # ---------------------------------------------------------------------------------------------------------------
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
 def _parse_item(item: str, where: str) -> Any:
     if _INT.fullmatch(item):
+        if len(item.lstrip("+-")) > 15:
+            raise RLCourseError(f"{where}: {item!r} is out of range")
         return int(item)
     try:
         number = float(item)

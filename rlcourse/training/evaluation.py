@@ -2,7 +2,8 @@
 
 :func:`evaluate_run` loads the run (its model verified against meta.json), builds the requested spec and runs the
 one evaluation loop. A run's own ``eval.json`` is only replaced by an evaluation under the same protocol (same spec,
-episodes, first seed, deterministic flag) unless ``replace`` is set; evaluations on other specs go to ``out``.
+episodes, first seed, deterministic flag) unless ``replace`` is set; evaluations on other specs go to ``out``, which
+may not lie inside a run folder, may not be anything but a plain file, and is overwritten only with ``replace``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import check_writable_file
-from rlcourse.contract.config import DEFAULT_EVAL_SEED, check_int
+from rlcourse.contract.config import DEFAULT_EVAL_SEED, MAX_SEED, check_int
 from rlcourse.contract.evaluate import Labeller, eval_report, evaluate, protocol
-from rlcourse.contract.runs import env_spec_json, load_run, read_json, resolve_run_dir, write_json
+from rlcourse.contract.runs import Run, env_spec_json, read_json, resolve_run_dir, write_json
 from rlcourse.contract.writer import evaluation_spec
 from rlcourse.envs.spec import EnvSpec
 from rlcourse.algos.base import load_policy
@@ -49,6 +50,31 @@ def _check_compatible(trained: EnvSpec, spec: EnvSpec) -> None:
         b.close()
 
 
+def _check_same_protocol(path: Path, new: dict[str, Any]) -> None:
+    """A run's own eval.json is replaced only by an evaluation under the same protocol."""
+    try:
+        old = eval_protocol(read_json(path, "eval"))
+    except RLCourseError as exc:
+        raise RLCourseError(f"{exc}; pass --replace to write a new report over it") from None
+    if old != new:
+        raise RLCourseError(f"{path} was made under another protocol ({old['n_episodes']} episodes from seed "
+                            f"{old['seed']} on {EnvSpec.from_json(old['env_spec']).label()}); write this "
+                            "evaluation elsewhere with --out, or pass --replace")
+
+
+def _check_free(dest: Path, replace: bool) -> None:
+    """Another report file: never inside a run folder (its model, meta or curve), never over something that is not
+    a plain file, and over an existing file only with ``replace``."""
+    check_writable_file(dest, what="--out")
+    parent = dest.parent if dest.parent.exists() else None
+    if parent is not None and ((parent / "meta.json").is_file() or parent.name.endswith(".partial")):
+        raise RLCourseError(f"--out {dest} is inside the run folder {parent}; write evaluations outside run folders")
+    if dest.is_symlink() or (dest.exists() and not dest.is_file()):
+        raise RLCourseError(f"--out {dest} exists and is not a plain file")
+    if dest.exists() and not replace:
+        raise RLCourseError(f"--out {dest} exists; pass --replace to overwrite it, or choose another file")
+
+
 def evaluate_run(
     run: Path | str,
     n_episodes: int = 100,
@@ -62,27 +88,30 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate a run folder's policy on ``spec`` (default: its training spec without training-only wrappers) and
     write the report to ``out`` (default: the run's eval.json, under the rules in the module docstring)."""
-    check_int("n_episodes", n_episodes, 1)
-    check_int("seed", seed, 0)
+    check_int("n_episodes", n_episodes, 1, 100_000)
+    check_int("seed", seed, 0, MAX_SEED - n_episodes)
     folder = resolve_run_dir(run)
-    r = load_run(folder)  # the model's SHA-256 is checked here, before anything else
+    r = Run(path=folder, meta=read_json(folder / "meta.json", "meta"), eval=None, curve=None)
+    for key in ("model", "normalizer"):  # checked before anything else; a damaged eval.json does not block this
+        if r.meta.get(key):
+            r.verified(key)
     trained = trained_spec(r.meta)
-    target = evaluation_spec(trained) if spec is None else EnvSpec.coerce(spec).validate()
-    if target != trained and target != evaluation_spec(trained):
+    own_spec = evaluation_spec(trained)
+    target = own_spec if spec is None else EnvSpec.coerce(spec).validate()
+    if target != trained and target != own_spec:
         _check_compatible(trained, target)
-    if out is None and target != evaluation_spec(trained):
-        raise RLCourseError(f"{target.label()} is not the spec the run is evaluated on ({evaluation_spec(trained).label()});"
-                            " write this evaluation elsewhere with --out")
-    dest = Path(out) if out else folder / "eval.json"
-    if out is not None:
-        check_writable_file(dest, what="--out")
-    if out is None and dest.is_file() and not replace:
-        old = eval_protocol(read_json(dest))
-        new = protocol(target, n_episodes, seed, deterministic)
-        if old != new:
-            raise RLCourseError(f"{dest} was made under another protocol ({old['n_episodes']} episodes from seed "
-                                f"{old['seed']} on {EnvSpec.from_json(old['env_spec']).label()}); write this "
-                                "evaluation elsewhere with --out, or pass --replace")
+    own = folder / "eval.json"
+    if out is not None and not str(out):
+        raise RLCourseError("--out is empty; give a file name")
+    dest = own if out is None else Path(out)
+    if dest.resolve() == own.resolve():
+        if target != own_spec:
+            raise RLCourseError(f"{target.label()} is not the spec the run is evaluated on ({own_spec.label()}); "
+                                "write this evaluation elsewhere with --out")
+        if own.exists() and not replace:
+            _check_same_protocol(own, protocol(target, n_episodes, seed, deterministic))
+    else:
+        _check_free(dest, replace)
     policy = load_policy(r)
     checkpoint = None if r.meta["algo"] == "random" else {
         "path": f"{folder.name}/{r.meta['model']['file']}", "sha256": r.meta["model"]["sha256"]}
