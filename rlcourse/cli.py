@@ -239,8 +239,9 @@ def _train(args: argparse.Namespace) -> int:
     if (args.her_goals is not None or args.her_strategy is not None) and not her:
         raise RLCourseError("--her-goals/--her-strategy need --her")
     hyperparameters = {**base["hyperparameters"], **parse_assignments(args.hp)}
-    if "buffer_size" in hyperparameters and args.recipe:  # never allocate more replay than the run can fill
-        hyperparameters["buffer_size"] = min(int(hyperparameters["buffer_size"]), args.total_steps)
+    size = hyperparameters.get("buffer_size")
+    if args.recipe and isinstance(size, int) and not isinstance(size, bool):  # no more replay than the run can fill
+        hyperparameters["buffer_size"] = min(size, args.total_steps)
     cfg = TrainConfig(
         algo=algo, env_id=spec.id, env_kwargs=dict(spec.kwargs), wrappers=list(spec.wrappers), seed=args.seed,
         total_steps=args.total_steps, n_envs=args.n_envs or base["n_envs"], her=her, her_kwargs=her_kwargs,

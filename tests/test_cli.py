@@ -72,6 +72,7 @@ BAD_INPUTS = [
     (["train", "--algo", "sac", "--env", "FetchReach-v4", "--hp", "buffer_size=10000000000000"], "at most"),
     (["train", "--algo", "ppo", "--env", "FetchReach-v1"], "unknown environment"),
     (["eval", "random", "--env", "FetchReach-v4", "--out", "r.json"], "writes a run folder"),
+    (["train", "--recipe", "origin", "--env", "FetchReach-v4", "--hp", "buffer_size=abc"], "expects an integer"),
 ]
 
 
