@@ -177,11 +177,11 @@ class SB3Backend:
     def validate(self, cfg: TrainConfig) -> None:
         if cfg.her and not self.off_policy:
             raise RLCourseError(f"HER needs an off-policy algorithm (sac, td3 or fastsac), not {cfg.algo}")
-        if cfg.her:
-            self._check_her(cfg)
         if cfg.diagnostics and not self.off_policy:
             raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac or td3), not {cfg.algo}")
         check_hyperparameters(self.name, cfg.hyperparameters)
+        if cfg.her:
+            self._check_her(cfg)
 
     def _check_her(self, cfg: TrainConfig) -> None:
         """HerReplayBuffer samples only from finished episodes and keeps whole episodes per environment: the first
