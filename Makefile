@@ -39,8 +39,9 @@ unit: $(STAMP) ## pytest on rlcourse (includes the no-outputs-in-notebooks check
 nbval: $(STAMP) ## execute every chapter notebook with nbval (quick profile; make test covers it through the book)
 	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
-book-check: $(STAMP) ## execute every chapter once and build the book with warnings as errors (a failing cell fails it)
+book-check: $(STAMP) ## execute every chapter once, build the book with warnings as errors, open every page offline
 	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	$(BIN)/python scripts/check_book.py _build/html
 	@echo "book OK: $(CURDIR)/_build/html/index.html"
 
 test: unit book-check ## everything CI runs (each notebook is executed once, by the book build)
