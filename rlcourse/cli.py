@@ -50,19 +50,18 @@ def _literal(node: ast.AST) -> Any:
 
 
 def _check_finite_value(value: Any, text: str) -> None:
-    """Refuse NaN and infinity anywhere in a parsed value (``1e999`` parses as infinity)."""
-    import math
+    """Refuse NaN and infinity anywhere in a parsed value (``1e999`` parses as infinity), and integers beyond any
+    sensible setting."""
+    from rlcourse.core.io import check_finite
 
-    if isinstance(value, float) and not math.isfinite(value):
-        raise RLCourseError(f"value {text!r} is not a finite number")
+    try:
+        check_finite(value)
+    except ValueError:
+        raise RLCourseError(f"value {text[:40]!r} is not a finite number") from None
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**15:
         raise RLCourseError(f"value {text[:40]!r} is out of range")
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            _check_finite_value(v, text)
-    if isinstance(value, dict):
-        for v in value.values():
-            _check_finite_value(v, text)
+    for v in value if isinstance(value, (list, tuple)) else value.values() if isinstance(value, dict) else ():
+        _check_finite_value(v, text)
 
 
 def parse_assignments(items: list[str] | None, what: str = "--hp") -> dict[str, Any]:

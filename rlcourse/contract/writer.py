@@ -42,13 +42,13 @@ from rlcourse.envs.spec import EnvSpec
 # The columns every curve has, in this order; backends add their own after them (see Backend.extra_columns).
 CURVE_COLUMNS = ["timesteps", "wall_s", "ep_return_mean", "ep_length_mean", "success_rate", "fps",
                  "eval_success_rate", "eval_return_mean"]
-TRAIN_ONLY_WRAPPERS = ("goal_curriculum",)  # shape the training distribution; evaluation uses the task's own
-
-
 def evaluation_spec(spec: EnvSpec) -> EnvSpec:
-    """The spec a run is evaluated on by default: its training spec without the training-only wrappers."""
+    """The spec a run is evaluated on by default: its training spec without the wrappers of kind "task" (a goal
+    curriculum shapes what training asks for; a run is judged on the task's own goals)."""
+    from rlcourse.envs.wrappers import wrapper_info
+
     return EnvSpec(id=spec.id, kwargs=dict(spec.kwargs),
-                   wrappers=tuple(w for w in spec.wrappers if w.name not in TRAIN_ONLY_WRAPPERS))
+                   wrappers=tuple(w for w in spec.wrappers if wrapper_info(w.name).kind != "task"))
 
 
 @dataclass
@@ -90,7 +90,8 @@ class RunWriter:
         self.root = Path(cfg.out_dir)
         self.final, self.partial = self.root / self.run_id, self.root / f"{self.run_id}.partial"
         self.resume_dir = self.partial / "resume"
-        self.columns = CURVE_COLUMNS + list(extra_columns or [])
+        self.has_curriculum = any(w.name == "goal_curriculum" for w in self.spec.wrappers)
+        self.columns = CURVE_COLUMNS + list(extra_columns or []) + (["difficulty"] if self.has_curriculum else [])
         self.curriculum: Any = None  # a CurriculumState shared by the run's environments, if the spec has one
         self.resume: ResumeState | None = None
         self.finished_already = False
@@ -236,7 +237,7 @@ class RunWriter:
         from rlcourse.envs.spec import make
         from rlcourse.envs.wrappers import CurriculumState
 
-        if any(w.name == "goal_curriculum" for w in self.spec.wrappers) and self.curriculum is None:
+        if self.has_curriculum and self.curriculum is None:
             self.curriculum = CurriculumState()
             if self.resume and self.resume.curriculum:
                 self.curriculum.load_state_dict(self.resume.curriculum)
@@ -281,7 +282,7 @@ class RunWriter:
         values = {**stats, "timesteps": int(steps), "wall_s": round(self.wall(), 3),
                   "fps": round((steps - self.steps0) / elapsed, 2), "eval_success_rate": self.pending_eval[0],
                   "eval_return_mean": self.pending_eval[1]}
-        if self.curriculum is not None and "difficulty" in self.columns:
+        if self.curriculum is not None:
             values["difficulty"] = float(self.curriculum.difficulty)
         self.rows.append([values.get(c) for c in self.columns])
         self.pending_eval = (None, None)

@@ -39,9 +39,7 @@ def train(cfg: TrainConfig) -> Run:
     validate_config(cfg)
     backend = get_backend(cfg.algo)
     algo_meta = {"hyperparameters": backend.hyperparameters(cfg), "policy": backend.policy_name(cfg)}
-    columns = backend.extra_columns(cfg) + (["difficulty"] if any(w.name == "goal_curriculum"
-                                                                  for w in cfg.spec.wrappers) else [])
-    writer = RunWriter(cfg, algo_meta, columns)
+    writer = RunWriter(cfg, algo_meta, backend.extra_columns(cfg))
     with writer:
         if writer.finished_already:
             return writer.complete()
