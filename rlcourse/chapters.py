@@ -87,8 +87,10 @@ CHAPTERS: dict[str, Chapter] = {
             quick={"env_id": "FetchReachDense-v4", "seed": 0, "total_steps": 4096, "n_envs": 8,
                    "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 4},
                    "eval_episodes": 10, "repro_steps": 1024, "repro_episodes": 5},
+            # full: the reproducibility check at the syllabus's scale (50k steps, 50 evaluation episodes), written
+            #   to checkpoints/studies/ch00_repro.json for the quick profile to read.
             full={"total_steps": 50_000, "ppo": {"n_steps": 1024, "n_epochs": 10},
-                  "eval_episodes": 100, "repro_steps": 8192, "repro_episodes": 20},
+                  "eval_episodes": 100, "repro_steps": 50_000, "repro_episodes": 50},
         ),
         Chapter(
             "ch01", "Environment anatomy", "1", "ch01_env_anatomy.ipynb",
@@ -111,9 +113,13 @@ CHAPTERS: dict[str, Chapter] = {
                    "scratch": {"total_steps": 12_288, "n_envs": 8, "n_steps": 128, "n_epochs": 10,
                                "batch_size": 64, "learning_rate": 1e-3},
                    "scratch_eval_episodes": 10, "bridge_steps": 256, "bridge_envs": 4, "torch_threads": 1},
+            # full, "grid": is it stable? The quick recipe (its budget and every other setting) on a 3 x 3 grid of
+            #   clip range and GAE lambda, two seeds per cell: 18 runs of about a minute and a half each.
             full={"seeds": [0, 1, 2], "total_steps": 204_800, "ppo": {"n_steps": 1024, "batch_size": 256},
                   "eval_episodes": 100, "eval_every": 10_000, "scratch": {"total_steps": 40_960},
-                  "scratch_eval_episodes": 50, "bridge_steps": 1024, "bridge_envs": 8},
+                  "scratch_eval_episodes": 50, "bridge_steps": 1024, "bridge_envs": 8,
+                  "grid": {"clip_range": [0.1, 0.2, 0.4], "gae_lambda": [0.8, 0.95, 1.0], "seeds": [0, 1],
+                           "eval_every": 4096, "curve_eval_episodes": 10, "eval_episodes": 50, "jobs": 2}},
         ),
         Chapter(
             "ch03", "SAC on dense Reach", "3", "ch03_sac_dense_reach.ipynb",
@@ -156,7 +162,14 @@ CHAPTERS: dict[str, Chapter] = {
                             "curve_eval_episodes": 20, "eval_episodes": 100},
                   "push": {"seeds": [0, 1, 2], "total_steps": 200_000, "eval_every": 10_000,
                            "curve_eval_episodes": 20, "eval_episodes": 100},
-                  "ablation": {"k": [2, 8], "seeds": [0, 1]},
+                  "ablation": {"k": [2, 8], "seeds": [0, 1, 2]},
+                  # Is it stable, and which of the fast recipe's choices buy its speed? Each arm changes one setting
+                  #   of the recipe (the hyperparameters below) and is trained on the Push seeds and budget above.
+                  #   utd_0.125 and lr_3e-4 put back the origin recipe's update-to-data ratio and learning rate.
+                  "studies": {"seeds": [0, 1, 2],
+                              "arms": {"auto_alpha": {"auto_ent_coef": True}, "gamma_0.98": {"gamma": 0.98},
+                                       "no_norm": {"normalize": False}, "no_clip": {"clip_target": False},
+                                       "utd_0.125": {"updates_per_step": 0.125}, "lr_3e-4": {"learning_rate": 3e-4}}},
                   "min_reach_success": 0.95, "gif_episodes": 3},
         ),
         Chapter("ch05", "PickAndPlace", "5", None),

@@ -323,8 +323,7 @@ def _chapters(args: argparse.Namespace) -> int:
 
 def _repro(args: argparse.Namespace) -> int:
     from rlcourse.core.paths import scratch_dir
-    from rlcourse.training.repro import repro_check
-    from rlcourse.contract.runs import write_json
+    from rlcourse.training.repro import repro_check, write_repro
     from rlcourse.contract.config import TrainConfig
     from rlcourse.training.train import validate_config
 
@@ -338,7 +337,7 @@ def _repro(args: argparse.Namespace) -> int:
     scratch_dir().mkdir(parents=True, exist_ok=True)
     result = repro_check(cfg, n_episodes=args.n_episodes, atol=args.atol, workdir=scratch_dir())
     if args.out:
-        write_json(args.out, result)
+        write_repro(args.out, result, args.command)
     verdict = "PASS" if result["equal"] else "FAIL"
     print(f"{verdict}: two runs of {args.algo} on {args.env_id} (seed {args.seed}, {args.total_steps} steps), "
           f"{args.n_episodes} eval episodes each: max |diff| = {result['max_abs_diff']:.3g} (atol {args.atol:g})")

@@ -109,6 +109,44 @@ def test_update_clips_targets_and_moves_the_networks():
     assert (y >= -20).all() and (y <= 0).all()
 
 
+def _random_batch(n=32, reward=-1.0):
+    rng = np.random.default_rng(0)
+    return {"obs": rng.normal(size=(n, 10)).astype(np.float32), "goal": rng.normal(size=(n, 3)).astype(np.float32),
+            "act": rng.uniform(-1, 1, (n, 4)).astype(np.float32), "reward": np.full(n, reward, np.float32),
+            "next_obs": rng.normal(size=(n, 10)).astype(np.float32)}
+
+
+def test_automatic_temperature_moves_alpha_towards_the_target_entropy_and_survives_a_save(tmp_path):
+    """With auto_ent_coef, α follows the sign of H_target - H(π): a fresh policy (σ near 1 on 4 dimensions) has
+    far more entropy than the target -4 nats, so α must fall; the fixed recipe keeps α where it was set."""
+    torch.manual_seed(0)
+    auto = fastsac.Agent(10, 3, 4, fastsac.FastSACConfig(hidden=16, batch_size=32, auto_ent_coef=True))
+    fixed = fastsac.Agent(10, 3, 4, fastsac.FastSACConfig(hidden=16, batch_size=32))
+    batch = _random_batch()
+    with torch.no_grad():
+        _, logp = auto.actor(auto.inputs(batch["obs"], batch["goal"]))
+    assert -logp.mean() > auto.target_entropy  # the entropy starts above the target ...
+    outs = [auto.update(batch) for _ in range(50)]
+    assert outs[0]["alpha"] == pytest.approx(0.05) and outs[-1]["alpha"] < 0.05 * 0.97  # ... so α shrinks
+    assert all(b["alpha"] <= a["alpha"] for a, b in zip(outs, outs[1:]))
+    assert all(fixed.update(batch)["alpha"] == 0.05 for _ in range(5))
+    fastsac.save_agent(auto, tmp_path / "m.pt")
+    again = fastsac.load_agent(tmp_path / "m.pt")
+    assert again.alpha == pytest.approx(auto.alpha) and again.alpha_opt is not None
+    assert again.update(batch)["alpha"] == pytest.approx(auto.update(batch)["alpha"])
+
+
+def test_normalize_off_feeds_the_raw_inputs():
+    agent = fastsac.Agent(10, 3, 4, fastsac.FastSACConfig(hidden=16, normalize=False))
+    batch = _random_batch()
+    agent.obs_norm.update(batch["obs"] * 100)  # statistics exist but are not used
+    x = agent.inputs(batch["obs"], batch["goal"])
+    assert torch.equal(x, torch.as_tensor(np.concatenate([batch["obs"], batch["goal"]], -1)))
+    normed = fastsac.Agent(10, 3, 4, fastsac.FastSACConfig(hidden=16))
+    normed.obs_norm.update(batch["obs"] * 100)
+    assert not torch.allclose(normed.inputs(batch["obs"], batch["goal"]), x)
+
+
 def test_bad_settings_are_rejected():
     with pytest.raises(RLCourseError, match="unknown hyperparameter 'n_steps' for fastsac"):
         validate_config(TrainConfig(algo="fastsac", env_id="FetchReach-v4", hyperparameters={"n_steps": 5}))
@@ -116,6 +154,10 @@ def test_bad_settings_are_rejected():
         fastsac.config_from({"clip_target": 1})
     with pytest.raises(RLCourseError, match="out of range"):
         fastsac.config_from({"gamma": 1.0})
+    with pytest.raises(RLCourseError, match="positive start"):
+        fastsac.config_from({"auto_ent_coef": True, "ent_coef": 0.0})
+    with pytest.raises(RLCourseError, match="expects bool"):
+        fastsac.config_from({"normalize": 0})
     with pytest.raises(RLCourseError, match="normalises its inputs"):
         validate_config(TrainConfig(algo="fastsac", env_id="FetchReach-v4", normalize_obs=True))
 

@@ -313,5 +313,6 @@ def test_tb_scalars_reads_what_sb3_wrote(tmp_path, monkeypatch):
     tb = report.tb_scalars(run.run_id)
     steps, values = tb["train/approx_kl"]
     assert len(steps) == len(values) >= 1 and np.all(np.isfinite(values))
+    assert report.has_tb_log(run.run_id) and not report.has_tb_log("nope", log_dir=tmp_path)
     with pytest.raises(RLCourseError, match="no TensorBoard log"):
         report.tb_scalars("nope", log_dir=tmp_path)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rlcourse.core.errors import RLCourseError
-from rlcourse.training.repro import compare_reports, repro_check
+from rlcourse.training.repro import compare_reports, repro_check, write_repro
+from rlcourse.contract.runs import read_json
 from rlcourse.algos.sb3 import hyperparameter_defaults
 from rlcourse.training.train import TrainConfig, random_run, train, validate_config
 
@@ -64,6 +65,8 @@ def test_same_seed_gives_equal_reports_and_another_seed_does_not(tmp_path):
                       hyperparameters=TINY_PPO)
     same = repro_check(cfg, n_episodes=2, workdir=tmp_path)
     assert same["equal"] and same["max_abs_diff"] == 0.0
+    doc = read_json(write_repro(tmp_path / "repro.json", same, "rlcourse repro --algo ppo"), "repro")
+    assert doc["equal"] and doc["git"]["commit"] is not None and doc["command"] == "rlcourse repro --algo ppo"
     other = train(TrainConfig(**{**cfg.__dict__, "seed": 1, "out_dir": str(tmp_path), "final_eval_episodes": 2,
                                  "tensorboard": False}))
     first = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path), "final_eval_episodes": 2,

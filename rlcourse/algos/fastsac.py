@@ -8,7 +8,9 @@ on FetchPush-v4 make each gradient step count for far more (``benchmarks/her_pus
 - the inputs are ``observation`` and ``desired_goal`` only (``achieved_goal`` is already inside the observation);
   both are normalised by running statistics, with the standard deviation floored at ``norm_eps`` and the result
   clipped to ``±norm_clip``; achieved and desired goals share one goal normaliser, so their difference survives;
-- critic targets are clipped to the range the sparse reward allows, ``[-1/(1-γ), 0]``;
+- critic targets are clipped to ``[-1/(1-γ), 0]``, the range of returns that sparse rewards in {-1, 0} allow
+  (the entropy bonus can carry a soft value outside it; the clip removes that too);
+- the entropy temperature α is fixed (``auto_ent_coef`` switches on SAC's automatic tuning, for chapter 4's study);
 - the two critics run as one batched network (``torch.baddbmm``), the optimisers use ``foreach`` kernels, and the
   target update is one ``torch._foreach_lerp_``.
 
@@ -58,9 +60,11 @@ class FastSACConfig:
     learning_rate: float = 1e-3
     tau: float = 0.05  # target network: θ̄ ← (1 − τ) θ̄ + τ θ
     gamma: float = 0.95
-    ent_coef: float = 0.05  # fixed entropy temperature α
+    ent_coef: float = 0.05  # entropy temperature α (fixed, or the starting value when auto_ent_coef is on)
+    auto_ent_coef: bool = False  # learn α so that the policy's entropy tracks -dim(A) (SAC's automatic temperature)
     learning_starts: int = 1000  # random actions and no updates before this many environment steps
     clip_target: bool = True  # clip critic targets to [-1/(1-γ), 0] (sparse rewards in {-1, 0})
+    normalize: bool = True  # feed the networks normalised inputs (False: the raw observation and goal)
     norm_eps: float = 0.01  # floor of the normaliser's standard deviation
     norm_clip: float = 5.0
 
@@ -92,6 +96,8 @@ def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
         if not low <= value <= high or (name in _OPEN_BELOW and value == low):
             bracket = "(" if name in _OPEN_BELOW else "["
             raise RLCourseError(f"fastsac hyperparameter {name}={value:g} is out of range {bracket}{low:g}, {high:g}]")
+    if cfg.auto_ent_coef and cfg.ent_coef == 0:
+        raise RLCourseError("fastsac: auto_ent_coef learns α starting from ent_coef; give ent_coef a positive start")
     return cfg
 
 
@@ -218,9 +224,20 @@ class Agent:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), cfg.learning_rate, foreach=True)
         self.obs_norm = Normalizer(obs_dim, cfg.norm_eps, cfg.norm_clip)
         self.goal_norm = Normalizer(goal_dim, cfg.norm_eps, cfg.norm_clip)
+        # The temperature as log α, so that it stays positive; learned only with auto_ent_coef (see update).
+        self.log_alpha = torch.tensor(math.log(max(cfg.ent_coef, 1e-8)), requires_grad=cfg.auto_ent_coef)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], cfg.learning_rate) if cfg.auto_ent_coef else None
+        self.target_entropy = -float(act_dim)
         self._critic_params, self._target_params = list(self.critic.parameters()), list(self.target.parameters())
 
+    @property
+    def alpha(self) -> float:
+        """The current entropy temperature α."""
+        return float(self.log_alpha.detach().exp()) if self.cfg.auto_ent_coef else self.cfg.ent_coef
+
     def inputs(self, obs: np.ndarray, goal: np.ndarray) -> torch.Tensor:
+        if not self.cfg.normalize:
+            return torch.as_tensor(np.concatenate([obs, goal], -1), dtype=torch.float32)
         return torch.as_tensor(np.concatenate([self.obs_norm(obs), self.goal_norm(goal)], -1), dtype=torch.float32)
 
     def act(self, obs: np.ndarray, goal: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -234,13 +251,14 @@ class Agent:
         return (action[0] if single else action), None
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One gradient step on the critics, one on the actor, one Polyak step; returns the critics' means."""
-        cfg = self.cfg
+        """One gradient step on the critics, one on the actor, one on the temperature (with ``auto_ent_coef``), one
+        Polyak step; returns the critics' means and the temperature used."""
+        cfg, alpha = self.cfg, self.alpha
         x, x2 = self.inputs(batch["obs"], batch["goal"]), self.inputs(batch["next_obs"], batch["goal"])
         a, r = torch.as_tensor(batch["act"]), torch.as_tensor(batch["reward"])
         with torch.no_grad():
             a2, logp2 = self.actor(x2)
-            y = r + cfg.gamma * (self.target(x2, a2).min(0).values - cfg.ent_coef * logp2)
+            y = r + cfg.gamma * (self.target(x2, a2).min(0).values - alpha * logp2)
             if cfg.clip_target:
                 y = y.clamp(-1.0 / (1.0 - cfg.gamma), 0.0)
         q = self.critic(x, a)
@@ -250,22 +268,31 @@ class Agent:
         self.critic_opt.step()
         pi, logp = self.actor(x)
         self.critic.requires_grad_(False)
-        actor_loss = (cfg.ent_coef * logp - self.critic(x, pi).min(0).values).mean()
+        actor_loss = (alpha * logp - self.critic(x, pi).min(0).values).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
         self.critic.requires_grad_(True)
+        if self.alpha_opt is not None:
+            # SAC's temperature loss -log α · (log π + H_target): its gradient raises α while the policy's entropy
+            # -E[log π] is below the target and lowers it while above, whatever the critic says.
+            alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
         q = q.detach()
         return {"q1_mean": float(q[0].mean()), "q2_mean": float(q[1].mean()), "q_min_mean": float(q.min(0).values.mean()),
-                "q_gap_mean": float((q[0] - q[1]).abs().mean())}
+                "q_gap_mean": float((q[0] - q[1]).abs().mean()), "alpha": alpha}
 
     def state(self) -> dict[str, Any]:
         return {"config": asdict(self.cfg), "dims": list(self.dims), "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(), "target": self.target.state_dict(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "obs_norm": self.obs_norm.state(), "goal_norm": self.goal_norm.state()}
+                "obs_norm": self.obs_norm.state(), "goal_norm": self.goal_norm.state(),
+                "log_alpha": self.log_alpha.detach().clone(),
+                **({"alpha_opt": self.alpha_opt.state_dict()} if self.alpha_opt is not None else {})}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> Agent:
@@ -273,6 +300,11 @@ class Agent:
         for name in ("actor", "critic", "target", "actor_opt", "critic_opt"):
             getattr(agent, name).load_state_dict(s[name])
         agent.obs_norm, agent.goal_norm = Normalizer.from_state(s["obs_norm"]), Normalizer.from_state(s["goal_norm"])
+        if "log_alpha" in s:  # files written before the automatic temperature hold a fixed α only
+            with torch.no_grad():
+                agent.log_alpha.copy_(s["log_alpha"])
+        if agent.alpha_opt is not None:
+            agent.alpha_opt.load_state_dict(s["alpha_opt"])
         return agent
 
 
@@ -320,7 +352,7 @@ class FastSACBackend:
     def validate(self, cfg: TrainConfig) -> None:
         config_from(cfg.hyperparameters)
         if cfg.normalize_obs:
-            raise RLCourseError("fastsac always normalises its inputs; leave normalize_obs off")
+            raise RLCourseError("fastsac normalises its inputs itself (hyperparameter normalize); leave normalize_obs off")
         if cfg.her and cfg.her_kwargs.get("goal_selection_strategy", "future") != "future":
             raise RLCourseError("fastsac relabels with the 'future' strategy only")
 
@@ -382,7 +414,7 @@ class FastSACBackend:
                                       "ep_length_mean": float(T) if recent else None,
                                       "success_rate": float(np.mean([x[1] for x in recent])) if recent else None}
             if cfg.diagnostics and last_diag:
-                values.update(_diagnostics(last_diag, hp))
+                values.update(_diagnostics(last_diag))
             return values
 
         def save_buffer(tmp: Path) -> None:
@@ -436,12 +468,12 @@ def _new_episode(o: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": [], "ret": 0.0}
 
 
-def _diagnostics(diag: dict[str, Any], hp: FastSACConfig) -> dict[str, float]:
+def _diagnostics(diag: dict[str, Any]) -> dict[str, float]:
     """The replay diagnostics (``rlcourse.algos.diagnostics.DIAGNOSTIC_COLUMNS``) of the last update's batch."""
     b = diag["batch"]
     dist = np.linalg.norm(b["next_ag"] - b["goal"], axis=-1)
     r = b["reward"]
-    values = [diag["q1_mean"], diag["q2_mean"], diag["q_min_mean"], diag["q_gap_mean"], hp.ent_coef,
+    values = [diag["q1_mean"], diag["q2_mean"], diag["q_min_mean"], diag["q_gap_mean"], diag["alpha"],
               float(r.mean()), float(r.min()), float(r.max()), float(dist.mean()), float(np.mean(dist < 0.05))]
     return dict(zip(DIAGNOSTIC_COLUMNS, values))
 

@@ -324,14 +324,24 @@ def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = N
     display(Markdown(markdown_table(rows, columns, digits)))
 
 
+def _tb_logs(run_id: str, log_dir: Path | str | None = None) -> tuple[Path, list[Path]]:
+    """The TensorBoard log folders SB3 wrote for ``run_id`` (under ``runs/tb/`` by default), oldest first."""
+    from rlcourse.core.paths import scratch_dir
+
+    root = Path(log_dir) if log_dir is not None else scratch_dir() / "tb"
+    return root, sorted(root.glob(f"{run_id}_*"), key=lambda p: p.stat().st_mtime)
+
+
+def has_tb_log(run_id: str, log_dir: Path | str | None = None) -> bool:
+    """Whether this machine holds a TensorBoard log of ``run_id`` (runs loaded from ``checkpoints/`` have none)."""
+    return bool(_tb_logs(run_id, log_dir)[1])
+
+
 def tb_scalars(run_id: str, log_dir: Path | str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Scalars of the newest TensorBoard log SB3 wrote for ``run_id`` (under ``runs/tb/``): ``{tag: (steps, values)}``."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from rlcourse.core.paths import scratch_dir
-
-    root = Path(log_dir) if log_dir is not None else scratch_dir() / "tb"
-    logs = sorted(root.glob(f"{run_id}_*"), key=lambda p: p.stat().st_mtime)
+    root, logs = _tb_logs(run_id, log_dir)
     if not logs:
         raise RLCourseError(f"no TensorBoard log for {run_id} under {root}")
     acc = EventAccumulator(str(logs[-1]))

@@ -44,16 +44,18 @@ def recipe(name: str) -> dict[str, Any]:
 
 
 def recipe_config(name: str, env_id: str, seed: int, total_steps: int, her: bool = True,
-                  n_sampled_goal: int | None = None, run_id: str | None = None, **fields: Any):
+                  n_sampled_goal: int | None = None, run_id: str | None = None,
+                  changes: dict[str, Any] | None = None, **fields: Any):
     """A :class:`~rlcourse.training.train.TrainConfig` for recipe ``name``; ``her=False`` drops the relabelling and keeps
-    everything else, ``n_sampled_goal`` overrides k, and ``fields`` set any other TrainConfig field."""
+    everything else, ``n_sampled_goal`` overrides k, ``changes`` replaces some of the recipe's hyperparameters (or adds
+    ones it leaves at the algorithm's default), and ``fields`` set any other TrainConfig field."""
     from rlcourse.contract.config import TrainConfig
 
     r = recipe(name)
     her_kwargs = dict(r["her_kwargs"]) if her else {}
     if her and n_sampled_goal is not None:
         her_kwargs["n_sampled_goal"] = int(n_sampled_goal)
-    hp = r["hyperparameters"]
+    hp = {**r["hyperparameters"], **(changes or {})}
     if "buffer_size" in hp:
         hp["buffer_size"] = min(int(hp["buffer_size"]), max(int(total_steps), 1))  # never allocate more than is used
     return TrainConfig(algo=r["algo"], env_id=env_id, seed=seed, total_steps=total_steps, n_envs=r["n_envs"], her=her,

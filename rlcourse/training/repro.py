@@ -58,3 +58,14 @@ def repro_check(cfg: TrainConfig, n_episodes: int = 10, atol: float = 1e-6, work
                       "model_sha256": r.meta["model"]["sha256"]} for r in runs],
         })
     return result
+
+
+def write_repro(path: str | Path, result: dict[str, Any], command: str) -> Path:
+    """Write a :func:`repro_check` result as a ``repro`` JSON document (schema-checked, atomic), with the machine,
+    the versions, the git commit and ``command``, the command that recreates it."""
+    from rlcourse.contract.runs import write_json
+    from rlcourse.core.provenance import git_info, hardware, utc_now, versions
+
+    doc = {"schema": "rlcourse.repro/1", "created_utc": utc_now(), "command": command, "hardware": hardware(),
+           "versions": versions(), "git": git_info(), **result}
+    return write_json(path, doc, "repro")
