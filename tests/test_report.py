@@ -46,7 +46,8 @@ def summary(groups, metrics):
 
 
 def cells(groups, metrics):
-    return {row["metric"]: row for row in report.comparison_table(groups, metrics)}
+    by_label = {row["metric"]: row for row in report.comparison_table(groups, metrics)}
+    return {key: by_label[report.METRIC_LABELS[key]] for key in metrics}
 
 
 # --- the four outputs quoted in the issue, reproduced from synthetic runs --------------------------------------
@@ -121,7 +122,7 @@ def test_continuous_metrics_need_three_seeds_and_equal_seeds_are_not_a_point_int
     assert rows[("A", "steps_done")]["ci95_lo"] == rows[("A", "steps_done")]["ci95_hi"] == 200_000
     assert rows[("B", "wall_clock_s")]["ci95_lo"] is None
     table = cells({"A": three, "B": three[:1]}, ["wall_clock_s", "steps_done"])
-    assert table["steps_done"] == {"metric": "steps_done", "A": "200,000 (3 seeds, all equal)", "B": "200,000 (1 seed)"}
+    assert table["steps_done"] == {"metric": "environment steps", "A": "200,000 (3 seeds, all equal)", "B": "200,000 (1 seed)"}
     assert table["wall_clock_s"]["A"] == "11 [8.52, 13.5]" and table["wall_clock_s"]["B"] == "10 (1 seed)"
 
 
@@ -235,7 +236,7 @@ def test_load_group_and_tables(tiny_run):
     with pytest.raises(RLCourseError, match="no runs matching"):
         report.load_group("sac_*", root=tiny_run.path.parent)
     table = report.comparison_table({"PPO": runs}, metrics=["success_rate", "steps_per_s"])
-    assert [r["metric"] for r in table] == ["success_rate", "steps_per_s"] and "PPO" in table[0]
+    assert [r["metric"] for r in table] == ["success rate", "steps per second"] and "PPO" in table[0]
     assert table[0]["PPO"].endswith("/3 episodes; 1 seed)") and table[1]["PPO"].endswith("(1 seed)")
     text = report.markdown_table(table)
     assert text.splitlines()[0] == "| metric | PPO |"
@@ -316,3 +317,8 @@ def test_tb_scalars_reads_what_sb3_wrote(tmp_path, monkeypatch):
     assert report.has_tb_log(run.run_id) and not report.has_tb_log("nope", log_dir=tmp_path)
     with pytest.raises(RLCourseError, match="no TensorBoard log"):
         report.tb_scalars("nope", log_dir=tmp_path)
+
+
+def test_step_axis_labels_are_short_and_exact():
+    labels = [report.steps_label(v) for v in (0, 950, 2500, 200_000, 1_500_000, 20_000_000)]
+    assert labels == ["0", "950", "2.5k", "200k", "1.5M", "20M"]

@@ -41,6 +41,11 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "steps_per_s": ("meta", "steps_per_s", "steps_per_s"),
     "steps_done": ("meta", "steps_done", "steps_done"),
 }
+# what a reader sees in a table's first column instead of the metric's key
+METRIC_LABELS = {"success_rate": "success rate", "return_mean": "return", "final_distance_mean": "final distance (m)",
+                 "time_to_success_mean": "steps to first success", "smoothness_mean": "smoothness",
+                 "peak_action_mean": "peak |action|", "wall_clock_s": "wall-clock (s)", "steps_per_s": "steps per second",
+                 "steps_done": "environment steps"}
 POOLED = ("success_rate",)  # metrics pooled over episodes (Wilson) rather than averaged over seeds (t)
 
 
@@ -206,7 +211,8 @@ def comparison_table(groups: Mapping[str, Sequence[Run]], metrics: Sequence[str]
     three seeds or more, "CI n/a" below."""
     rows: dict[str, dict[str, Any]] = {}
     for r in seed_summary(groups, metrics):
-        rows.setdefault(r["metric"], {"metric": r["metric"]})[r["group"]] = format_row(r, digits)
+        rows.setdefault(r["metric"], {"metric": METRIC_LABELS.get(r["metric"], r["metric"])})[r["group"]] = \
+            format_row(r, digits)
     return list(rows.values())
 
 
@@ -259,6 +265,14 @@ def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> 
     return None
 
 
+def steps_label(value: float, _pos: Any = None) -> str:
+    """A step count as an axis label: 950, 2.5k, 200k, 1.5M (for matplotlib's ``FuncFormatter``)."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return f"{value:.4g}"
+
+
 def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x: str = "timesteps",
                 ax: Any = None, ylabel: str | None = None, xlabel: str | None = None, band: bool = True):
     """Learning curves: the mean across seeds as a line, the 95% t band shaded (``band``), each seed as a thin line.
@@ -279,6 +293,8 @@ def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x:
         if shaded:
             ax.fill_between(curves["x"], curves["lo"], curves["hi"], color=colour, alpha=0.2, lw=0)
     ax.set_xlabel(xlabel or {"timesteps": "environment steps", "wall_s": "wall-clock (s)"}.get(x, x))
+    if x == "timesteps":  # 200k steps read as "200k", not "200000" or "2e5"
+        ax.xaxis.set_major_formatter(plt.matplotlib.ticker.FuncFormatter(steps_label))
     ax.set_ylabel(ylabel or y.replace("_", " "))
     if y.endswith("success_rate"):
         ax.set_ylim(-0.02, 1.02)
