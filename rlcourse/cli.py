@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="evaluate a run folder (or 'random') and write eval.json")
-    e.add_argument("run", help="a run folder or its model.zip; 'random' for the uniform-random baseline")
+    e.add_argument("run", help="a run folder or its model file (model.zip or model.pt); 'random' for the uniform-random baseline")
     e.add_argument("--env", dest="env_id", default=None,
                    help="task (default: the run's own spec, without training-only wrappers such as a curriculum)")
     _add_spec_options(e)

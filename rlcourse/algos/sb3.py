@@ -178,7 +178,7 @@ class SB3Backend:
         if cfg.her and not self.off_policy:
             raise RLCourseError(f"HER needs an off-policy algorithm (sac, td3 or fastsac), not {cfg.algo}")
         if cfg.diagnostics and not self.off_policy:
-            raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac or td3), not {cfg.algo}")
+            raise RLCourseError(f"replay diagnostics need an off-policy algorithm (sac, td3 or fastsac), not {cfg.algo}")
         check_hyperparameters(self.name, cfg.hyperparameters)
         if cfg.her:
             self._check_her(cfg)
