@@ -251,6 +251,39 @@ def test_value_loss_falls_and_kl_stays_small_over_updates_on_a_fixed_batch():
     assert any(not torch.equal(p, q) for p, q in zip(before, model.parameters()))
 
 
+def test_the_critic_regresses_on_the_gae_return_and_a_reward_target_is_caught():
+    """The critic's target is Ĝ = Â + V. A falling value loss does not show it: regressing on one step's reward (the
+    source book's listing) falls too. Two checks do: the batch's returns equal advantages + values, and before the
+    first step, while the critic still predicts the collection-time V, ppo_step's value loss is exactly E[Â²]."""
+    import copy
+    import dataclasses
+
+    torch.manual_seed(0)
+    pool = ppo.EnvPool(ENV, n_envs=2, seed=0)
+    try:
+        net = ppo.ActorCritic.for_env(pool.envs[0])
+        ro = ppo.collect_rollout(pool, net, n_steps=60)
+    finally:
+        pool.close()
+    batch = ppo.rollout_to_batch(ro)
+    bug = dataclasses.replace(batch, returns=ro.rewards.reshape(-1))  # the critic's target: one step's reward
+
+    def steps(b, n=1):
+        model = copy.deepcopy(net)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-4, eps=1e-5)
+        return [ppo.ppo_step(model, opt, b)["value_loss"] for _ in range(n)]
+
+    mean_adv_sq = batch.advantages.pow(2).mean().item()
+    torch.testing.assert_close(batch.returns, batch.advantages + batch.values)
+    assert steps(batch)[0] == pytest.approx(mean_adv_sq, rel=1e-5)
+    # the bug fails both checks ...
+    assert (bug.returns - (bug.advantages + bug.values)).abs().max().item() > 0.1
+    assert steps(bug)[0] != pytest.approx(mean_adv_sq, rel=0.1)
+    # ... while its loss falls like a healthy one, so a falling loss alone would not have caught it
+    bug_losses = steps(bug, n=10)
+    assert bug_losses[-1] < bug_losses[0]
+
+
 def test_ppo_update_runs_epochs_of_minibatches():
     model, b = make_batch(n=300)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4, eps=1e-5)

@@ -233,3 +233,42 @@ def test_sac_from_scratch_learns_pendulum():
     assert len(returns) == 20 and hist.updates
     assert returns[-3:].mean() > returns[:3].mean() + 300, returns.round()
     assert agent.alpha < 1.0
+
+
+def test_train_sac_takes_its_gradient_steps_from_the_update_it_is_given():
+    import gymnasium as gym
+
+    batches = []
+
+    def update(agent, batch):  # e.g. an ablation's variant of sac_update; this one changes no weight
+        batches.append(len(batch["obs"]))
+        agent.updates += 1
+        return {"marker": 1.0}
+
+    agent = sac.make_agent(3, 1, (8,), seed=0)
+    before = [p.detach().clone() for p in agent.q.parameters()]
+    agent, hist = sac.train_sac(lambda: gym.make("Pendulum-v1"), total_steps=60, seed=0, batch_size=16,
+                                learning_starts=40, log_every=5, agent=agent, update=update)
+    assert batches == [16] * 20 and agent.updates == 20
+    assert [row["marker"] for row in hist.updates] == [1.0] * 4
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.q.parameters()))  # sac_update never ran
+
+
+def test_offset_bias_tells_a_repeated_offset_from_scatter():
+    rng = np.random.default_rng(0)
+    n = 20
+    fits = [sac.offset_bias(x) for x in rng.normal(0.0, 5.0, size=(3000, n, 3))]  # scatter, no bias
+    assert abs(np.mean([f["biased"] for f in fits]) - 0.05) < 0.01  # t rule: 5% false alarms per axis
+    assert abs(np.mean([f["share"] for f in fits]) * math.sqrt(n) - 1) < 0.03  # scatter alone: share ≈ 1/√n
+    assert fits[0]["t"] == pytest.approx(2.093, abs=1e-3) and fits[0]["scatter_share"] == pytest.approx(n ** -0.5)
+    biased = sac.offset_bias(rng.normal(0.0, 5.0, size=(n, 3)) + [8.0, 0.0, 0.0])  # 8 mm along x, σ 5 mm
+    assert biased["biased"].tolist() == [True, False, False] and biased["share"] > 2 / math.sqrt(n)
+    with pytest.raises(ValueError):
+        sac.offset_bias(np.zeros((1, 3)))
+
+
+def test_final_offsets_reproduce_the_recorded_final_distances(tiny_run):
+    offsets, tail = sac.final_offsets(tiny_run, 3)
+    recorded = [e["final_distance"] for e in tiny_run.eval["episodes"][:3]]
+    assert offsets.shape == (3, 3) and np.allclose(np.linalg.norm(offsets, axis=1), recorded, atol=1e-6)
+    assert 0.0 <= tail <= 1.0

@@ -15,6 +15,8 @@ The pieces, in the order chapter 3 builds them:
 :func:`polyak_update`      θ̄ ← θ̄ + τ (θ − θ̄)
 :func:`sac_update`         one gradient step of all three, then the target update
 :func:`train_sac`          a small loop for any Gymnasium environment with a Box action space in [−1, 1]
+:func:`final_offsets`      where a trained Fetch policy stops: achieved − desired goal after the last step
+:func:`offset_bias`        is the mean of those offsets a bias, or what n episodes of scatter around the goal give?
 =========================  ==========================================================================================
 
 This is a teaching implementation: CPU, one environment, no observation normalisation. The chapter checks it
@@ -328,11 +330,14 @@ def train_sac(env_fn: Callable[[], Any], total_steps: int, seed: int = 0, hidden
               lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005, batch_size: int = 256,
               learning_starts: int = 1000, buffer_size: int = 100_000, init_alpha: float = 1.0,
               auto_alpha: bool = True, target_entropy: float | None = None, log_every: int = 100,
-              agent: SACAgent | None = None) -> tuple[SACAgent, SACHistory]:
+              agent: SACAgent | None = None,
+              update: Callable[[SACAgent, Mapping[str, torch.Tensor]], dict[str, float]] | None = None,
+              ) -> tuple[SACAgent, SACHistory]:
     """Train SAC on ``env_fn()`` for ``total_steps`` environment steps: one gradient step per step after
     ``learning_starts`` uniformly random steps. Actions must live in [−1, 1] (Fetch; Pendulum is rescaled).
 
-    Terminations stop the bootstrap; time-limit truncations do not (they are stored with ``done = 0``)."""
+    Terminations stop the bootstrap; time-limit truncations do not (they are stored with ``done = 0``).
+    ``update(agent, batch)`` replaces :func:`sac_update` as the gradient step (e.g. a variant for an ablation)."""
     env = env_fn()
     low, high = env.action_space.low, env.action_space.high
     act_dim = int(np.prod(env.action_space.shape))
@@ -359,7 +364,7 @@ def train_sac(env_fn: Callable[[], Any], total_steps: int, seed: int = 0, hidden
             obs, _ = env.reset()
             ep_ret = 0.0
         if step > learning_starts and len(buf) >= batch_size:
-            upd = sac_update(agent, buf.sample(batch_size))
+            upd = (update or sac_update)(agent, buf.sample(batch_size))
             if agent.updates % log_every == 0:
                 hist.updates.append({"step": step, **upd})
     env.close()
@@ -391,3 +396,50 @@ def sb3_epsilon_gap(u: torch.Tensor, epsilon: float = SB3_EPSILON) -> torch.Tens
 
     It is about 4ε ≈ 4e-6 near u = 0 and grows as |u| saturates the tanh (≈ 8e-4 per component at |u| = 4)."""
     return torch.log1p(epsilon * torch.exp(-tanh_log_det(u.double()))).sum(-1)
+
+
+# --------------------------------------------------------------------------------------------------- where it stops
+
+
+def final_offsets(run: Any, n_episodes: int) -> tuple[np.ndarray, float]:
+    """Roll ``run``'s deterministic policy out on its first ``n_episodes`` evaluation seeds, through the course's
+    evaluation loop, and return the final offsets ``achieved_goal − desired_goal`` (metres, shape (n, 3)) and the
+    mean |action| of the x, y, z commands the robot received over the last five steps of each episode."""
+    from rlcourse.algos.base import load_policy
+    from rlcourse.contract.evaluate import evaluate
+
+    episodes: list[dict[str, Any]] = []
+
+    def observe(env: Any, obs: Mapping[str, np.ndarray], t: int) -> None:
+        if t == 0:
+            episodes.append({"actions": []})
+        else:
+            episodes[-1]["actions"].append(np.asarray(env.get_wrapper_attr("delivered_action"))[:3])
+        episodes[-1]["last"] = obs
+
+    evaluate(load_policy(run), run.meta["env_id"], n_episodes, seed=run.eval["seeds"][0], observer=observe)
+    offsets = np.array([e["last"]["achieved_goal"] - e["last"]["desired_goal"] for e in episodes], dtype=float)
+    tail = float(np.mean([np.abs(np.array(e["actions"][-5:])).mean() for e in episodes]))
+    return offsets, tail
+
+
+def offset_bias(offsets: np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
+    """Separate a repeated offset (a bias) from scatter, for final offsets of shape (n, d) from n episodes.
+
+    The mean offset of n episodes has standard error s/√n per axis (s: the sample standard deviation), so an axis
+    shows a bias only where |mean| > t·s/√n, with t the two-sided Student-t quantile for n − 1 degrees of freedom
+    (about 2 for large n). ``share`` = ‖mean offset‖ / mean ‖offset‖ lies in [0, 1]; scatter alone, with no bias at
+    all, already gives about 1/√n, ``scatter_share``: for isotropic Gaussian scatter the mean of n offsets is
+    distributed like one offset shrunk by √n, so E‖mean offset‖ = E‖offset‖ / √n exactly."""
+    from scipy import stats
+
+    x = np.asarray(offsets, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"need offsets of shape (n >= 2, d), got {x.shape}")
+    n = x.shape[0]
+    mean, sem = x.mean(axis=0), x.std(axis=0, ddof=1) / math.sqrt(n)
+    t = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1))
+    dist = np.linalg.norm(x, axis=1)
+    return {"n": n, "mean": mean, "sem": sem, "t": t, "biased": np.abs(mean) > t * sem,
+            "share": float(np.linalg.norm(mean) / dist.mean()), "scatter_share": 1.0 / math.sqrt(n),
+            "distance_mean": float(dist.mean())}
