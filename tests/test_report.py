@@ -273,13 +273,20 @@ def test_write_comparison_is_schema_checked_and_reads_back(tmp_path):
 
 
 def test_the_committed_comparisons_follow_the_statistics_rules():
-    """Every committed comparison validates, pools success (Wilson) and shows no interval below three seeds."""
+    """Every committed comparison validates, pools success (Wilson) and shows no interval below three seeds; the
+    folder's other documents (the reproducibility check) validate as their own kind."""
     from rlcourse.contract.runs import read_json
 
     files = sorted(COMPARISONS.glob("*.json"))
+    kinds = {"rlcourse.comparison/1": "comparison", "rlcourse.repro/1": "repro"}
     assert files, "no committed comparison documents"
     for f in files:
-        for row in read_json(f, "comparison")["rows"]:
+        kind = kinds[read_json(f)["schema"]]
+        doc = read_json(f, kind)
+        if kind == "repro":
+            assert doc["equal"] and doc["max_abs_diff"] <= doc["atol"], f.name
+            continue
+        for row in doc["rows"]:
             if row["metric"] == "success_rate":
                 assert row["interval"] == "wilson_pooled" and row["ci95_lo"] < row["ci95_hi"], (f.name, row)
             elif row["n_seeds"] < 3:
