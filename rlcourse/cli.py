@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--atol", type=_rate, default=1e-6)
     q.add_argument("--hp", action="append", metavar="NAME=VALUE")
     q.add_argument("--out", default=None, help="also write the comparison as JSON here")
+    q.add_argument("--replace", action="store_true", help="overwrite an existing --out file")
     return p
 
 
@@ -331,9 +332,9 @@ def _repro(args: argparse.Namespace) -> int:
                       n_envs=args.n_envs, hyperparameters=parse_assignments(args.hp), progress=False)
     validate_config(cfg, preflight=False)
     if args.out is not None:
-        from rlcourse.core.io import check_writable_file
+        from rlcourse.training.evaluation import check_report_destination
 
-        check_writable_file(args.out, what="--out")
+        check_report_destination(Path(args.out), args.replace)
     scratch_dir().mkdir(parents=True, exist_ok=True)
     result = repro_check(cfg, n_episodes=args.n_episodes, atol=args.atol, workdir=scratch_dir())
     if args.out:

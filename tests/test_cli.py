@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,13 @@ BAD_INPUTS = [
     (["eval", "random"], "needs --env"),
     (["eval", "random", "--env", "FetchPsh-v4"], "unknown environment"),
     (["repro", "--algo", "ppo", "--env", "Nope-v0"], "unknown environment"),
+    (["repro", "--algo", "ppo", "--env", "FetchReachDense-v4", "--out",
+      str(Path(__file__).resolve().parents[1] / "checkpoints" / "comparisons" / "ch00_repro.json")],
+     "exists; pass --replace"),
+    (["train", "--algo", "fastsac", "--env", "FetchReach-v4", "--hp", "auto_ent_coef=1"], "expects bool"),
+    (["train", "--algo", "fastsac", "--env", "FetchReach-v4", "--hp", "normalize=nan"], "expects bool"),
+    (["train", "--algo", "fastsac", "--env", "FetchReach-v4", "--hp", "auto_ent_coef=True", "--hp", "ent_coef=0"],
+     "positive start"),
     (["frobnicate"], "invalid choice"),
     # found by a hostile reading of the command line (contract v2)
     (["train", "--algo", "ppo", "--env", "FetchReach-v4", "--eval-every", "-1"], "must not be negative"),

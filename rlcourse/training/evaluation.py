@@ -62,8 +62,8 @@ def _check_same_protocol(path: Path, new: dict[str, Any]) -> None:
                             "evaluation elsewhere with --out, or pass --replace")
 
 
-def _check_free(dest: Path, replace: bool) -> None:
-    """Another report file: never inside a run folder (its model, meta or curve), never over something that is not
+def check_report_destination(dest: Path, replace: bool) -> None:
+    """A report file outside a run's own eval.json (``--out`` of eval and repro): never inside a run folder (its model, meta or curve), never over something that is not
     a plain file, and over an existing file only with ``replace``."""
     check_writable_file(dest, what="--out")
     parent = dest.parent if dest.parent.exists() else None
@@ -111,7 +111,7 @@ def evaluate_run(
         if own.exists() and not replace:
             _check_same_protocol(own, protocol(target, n_episodes, seed, deterministic))
     else:
-        _check_free(dest, replace)
+        check_report_destination(dest, replace)
     policy = load_policy(r)
     checkpoint = None if r.meta["algo"] == "random" else {
         "path": f"{folder.name}/{r.meta['model']['file']}", "sha256": r.meta["model"]["sha256"]}
