@@ -204,3 +204,77 @@ def test_its_tanh_correction_is_the_one_derived_in_chapter_3():
     u[0] = 30.0  # saturated
     assert torch.allclose(fastsac.squashed_log_prob(mu, log_std, u), lab(mu, log_std, u), atol=1e-5)
     assert torch.isfinite(fastsac.squashed_log_prob(mu, log_std, u)).all()
+
+
+def test_layer_norm_critics_normalise_each_hidden_layer_per_critic():
+    torch.manual_seed(0)
+    c = fastsac.TwinCritic(5, 2, 8, layer_norm=True)
+    with torch.no_grad():
+        c.n1.weight[1].mul_(3.0)  # give the second critic its own gain
+    x, a = torch.randn(7, 5) * 100, torch.randn(7, 2)
+    q = c(x, a)
+    for i in range(2):
+        z = torch.cat([x, a], -1)
+        for layer, norm in ((c.l1, c.n1), (c.l2, c.n2)):
+            h = z @ layer.weight[i] + layer.bias[i]
+            h = (h - h.mean(-1, keepdim=True)) / torch.sqrt(h.var(-1, unbiased=False, keepdim=True) + 1e-5)
+            z = torch.relu(h * norm.weight[i] + norm.bias[i])
+        torch.testing.assert_close(q[i], (z @ c.l3.weight[i] + c.l3.bias[i]).squeeze(-1))
+    plain = fastsac.TwinCritic(5, 2, 8)
+    assert not any("n1" in k for k in plain.state_dict())  # runs saved before the option load unchanged
+
+
+def test_layer_norm_agent_survives_a_save(tmp_path):
+    agent = fastsac.Agent(10, 3, 4, fastsac.FastSACConfig(hidden=16, batch_size=32, layer_norm=True))
+    batch = _random_batch()
+    agent.update(batch)
+    fastsac.save_agent(agent, tmp_path / "m.pt")
+    again = fastsac.load_agent(tmp_path / "m.pt")
+    assert again.cfg.layer_norm and isinstance(again.critic.n1, torch.nn.Module)
+    x = again.inputs(batch["obs"], batch["goal"])
+    a = torch.as_tensor(batch["act"])
+    torch.testing.assert_close(again.critic(x, a), agent.critic(agent.inputs(batch["obs"], batch["goal"]), a))
+
+
+def _worker_run(tmp_path, run_id, worker, steps=600, **hp):
+    return train(TrainConfig(algo="fastsac", env_id="FetchPush-v4", seed=1, total_steps=steps, n_envs=2, her=True,
+                             hyperparameters={"hidden": 32, "batch_size": 64, "learning_starts": 300,
+                                              "env_worker": worker, **hp},
+                             out_dir=str(tmp_path), run_id=run_id, eval_every=300, curve_eval_episodes=1,
+                             final_eval_episodes=2, torch_threads=1, tensorboard=False, checkpoint_every=300))
+
+
+@pytest.mark.slow
+def test_a_worker_process_steps_the_same_environments(tmp_path):
+    """Before learning starts the actions do not depend on the learner, so stepping in a worker process must
+    collect exactly the episodes stepping inline does; afterwards the runs differ only in when the gradient steps
+    run (during the next simulation instead of before it), so both must still train and evaluate."""
+    inline = _worker_run(tmp_path, "inline", False, steps=300, learning_starts=10_000)
+    worker = _worker_run(tmp_path, "worker", True, steps=300, learning_starts=10_000)
+    cols = inline.curve["columns"]
+    keep = [i for i, c in enumerate(cols) if c not in ("wall_s", "fps")]
+    assert [[r[i] for i in keep] for r in inline.curve["rows"]] == [[r[i] for i in keep] for r in worker.curve["rows"]]
+    learned = _worker_run(tmp_path, "learned", True)
+    assert learned.meta["hyperparameters"]["env_worker"] is True and learned.meta["steps_done"] == 600
+    assert learned.eval["n_episodes"] == 2
+
+
+@pytest.mark.slow
+def test_a_curriculum_in_the_worker_reports_its_schedule(tmp_path):
+    """The curriculum lives with the environments in the worker; its state comes back after every step, so the
+    run's curve records the difficulty the worker's environments saw."""
+    run = train(TrainConfig(algo="fastsac", env_id="FetchPush-v4", seed=0, total_steps=600, n_envs=2, her=True,
+                            wrappers=["goal_curriculum:mode=steps,start=0,end=1,steps=400"],
+                            hyperparameters={"hidden": 32, "batch_size": 64, "learning_starts": 300, "env_worker": True},
+                            out_dir=str(tmp_path), run_id="cur", eval_every=200, curve_eval_episodes=1,
+                            final_eval_episodes=1, torch_threads=1, tensorboard=False))
+    cols = run.curve["columns"]
+    rows = [dict(zip(cols, r)) for r in run.curve["rows"]]
+    assert [r["difficulty"] for r in rows] == [pytest.approx(min(1.0, r["timesteps"] / 400)) for r in rows]
+
+
+def test_a_worker_that_cannot_build_its_environments_says_why():
+    from rlcourse.algos.stepper import WorkerEnvs
+
+    with pytest.raises(RLCourseError, match="environment worker failed"):
+        WorkerEnvs({"id": "FetchPush-v4", "kwargs": {"no_such_argument": 1}, "wrappers": []}, 1)

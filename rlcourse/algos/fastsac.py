@@ -12,7 +12,11 @@ on FetchPush-v4 make each gradient step count for far more (``benchmarks/her_pus
   (the entropy bonus can carry a soft value outside it; the clip removes that too);
 - the entropy temperature α is fixed (``auto_ent_coef`` switches on SAC's automatic tuning, for chapter 4's study);
 - the two critics run as one batched network (``torch.baddbmm``), the optimisers use ``foreach`` kernels, and the
-  target update is one ``torch._foreach_lerp_``.
+  target update is one ``torch._foreach_lerp_``;
+- optionally (chapter 5's speed study), layer-normalised critics (``layer_norm``), which keep the critic's targets
+  well-conditioned at high update-to-data ratios, and environments stepped in a worker process (``env_worker``,
+  :mod:`rlcourse.algos.stepper`): the gradient steps for one batch of transitions then run while the next batch is
+  simulated, with actions chosen by the policy from before those steps.
 
 Relabelling follows ``rlcourse.labs.her``: a fraction ``k/(k+1)`` of each batch gets a "future" goal, an achieved goal
 from the same episode after the sampled step, and its reward is recomputed with the environment's
@@ -23,6 +27,7 @@ holds the learning curve and the replay diagnostics.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -39,6 +44,7 @@ from rlcourse.contract.runs import Run
 from rlcourse.contract.writer import RunWriter
 from rlcourse.algos.base import register
 from rlcourse.algos.diagnostics import DIAGNOSTIC_COLUMNS
+from rlcourse.algos.stepper import InlineEnvs, WorkerEnvs
 
 TENSORS_FILE = "model.pt"  # the agent as tensors and plain values (torch.load with weights_only=True)
 
@@ -67,6 +73,8 @@ class FastSACConfig:
     normalize: bool = True  # feed the networks normalised inputs (False: the raw observation and goal)
     norm_eps: float = 0.01  # floor of the normaliser's standard deviation
     norm_clip: float = 5.0
+    layer_norm: bool = False  # layer normalisation after each hidden layer of the critics (keeps high UTD stable)
+    env_worker: bool = False  # step the environments in a worker process while the learner updates (2 cores)
 
 
 # Every setting's range (sizes capped where a typo would exhaust memory or time); those in _OPEN_BELOW exclude
@@ -180,16 +188,29 @@ class _TwinLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
-class TwinCritic(nn.Module):
-    """Q1 and Q2 in one module; ``forward`` returns a (2, batch) tensor."""
+class _TwinLayerNorm(nn.Module):
+    """Layer normalisation over the last axis with a separate gain and bias for each of the two critics."""
 
-    def __init__(self, in_dim: int, act_dim: int, hidden: int):
+    def __init__(self, n: int):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(2, 1, n)), nn.Parameter(torch.zeros(2, 1, n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+
+
+class TwinCritic(nn.Module):
+    """Q1 and Q2 in one module; ``forward`` returns a (2, batch) tensor. With ``layer_norm`` each hidden layer's
+    pre-activation is normalised (per critic, per sample), which bounds the features the output layer sees."""
+
+    def __init__(self, in_dim: int, act_dim: int, hidden: int, layer_norm: bool = False):
         super().__init__()
         self.l1, self.l2, self.l3 = _TwinLinear(in_dim + act_dim, hidden), _TwinLinear(hidden, hidden), _TwinLinear(hidden, 1)
+        self.n1, self.n2 = (_TwinLayerNorm(hidden), _TwinLayerNorm(hidden)) if layer_norm else (nn.Identity(), nn.Identity())
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         z = torch.cat([x, a], -1).expand(2, -1, -1)
-        return self.l3(F.relu(self.l2(F.relu(self.l1(z))))).squeeze(-1)
+        return self.l3(F.relu(self.n2(self.l2(F.relu(self.n1(self.l1(z))))))).squeeze(-1)
 
 
 class Actor(nn.Module):
@@ -216,8 +237,9 @@ class Agent:
     def __init__(self, obs_dim: int, goal_dim: int, act_dim: int, cfg: FastSACConfig):
         self.cfg, self.dims = cfg, (obs_dim, goal_dim, act_dim)
         d = obs_dim + goal_dim
-        self.actor, self.critic, self.target = Actor(d, act_dim, cfg.hidden), TwinCritic(d, act_dim, cfg.hidden), \
-            TwinCritic(d, act_dim, cfg.hidden)
+        self.actor = Actor(d, act_dim, cfg.hidden)
+        self.critic = TwinCritic(d, act_dim, cfg.hidden, cfg.layer_norm)
+        self.target = TwinCritic(d, act_dim, cfg.hidden, cfg.layer_norm)
         self.target.load_state_dict(self.critic.state_dict())
         self.target.requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), cfg.learning_rate, foreach=True)
@@ -372,20 +394,28 @@ class FastSACBackend:
         """The training loop: act in ``n_envs`` environments, store whole episodes, update ``updates_per_step``
         times per environment step, and report to the writer after every vectorised step. After a kill it resumes
         from the last checkpoint (episodes in progress at the kill are discarded)."""
+        from rlcourse.envs.spec import make
+
         hp = config_from(cfg.hyperparameters)
         k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
-        envs = [make() for make in writer.env_fns()]
+        fns = writer.env_fns()
+        probe = make(writer.spec)  # shapes, episode length, compute_reward and action spaces, never stepped
         try:
-            return self._train(cfg, writer, hp, k, envs)
+            envs = WorkerEnvs(writer.spec.to_json(), cfg.n_envs, writer.curriculum) if hp.env_worker else \
+                InlineEnvs(fns, writer.curriculum)
+            try:
+                return self._train(cfg, writer, hp, k, envs, probe)
+            finally:
+                envs.close()
         finally:
-            for e in envs:
-                e.close()
+            probe.close()
 
-    def _train(self, cfg: TrainConfig, writer: RunWriter, hp: FastSACConfig, k: int, envs: list[Any]) -> Run:
-        compute_reward = envs[0].unwrapped.compute_reward
-        T = envs[0].spec.max_episode_steps
-        space = envs[0].observation_space
-        dims = (space["observation"].shape[0], space["desired_goal"].shape[0], envs[0].action_space.shape[0])
+    def _train(self, cfg: TrainConfig, writer: RunWriter, hp: FastSACConfig, k: int, envs: InlineEnvs | WorkerEnvs,
+               probe: Any) -> Run:
+        compute_reward = probe.unwrapped.compute_reward
+        T = probe.spec.max_episode_steps
+        space = probe.observation_space
+        dims = (space["observation"].shape[0], space["desired_goal"].shape[0], probe.action_space.shape[0])
         buffer = EpisodeBuffer(cfg.total_steps // T + cfg.n_envs + 1, T, *dims, k=k)
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
@@ -403,9 +433,10 @@ class FastSACBackend:
                 r.resumed
             rng = np.random.default_rng([cfg.seed, resumed])
             torch.manual_seed(cfg.seed + 7919 * resumed)
-        obs = [e.reset(seed=cfg.seed + i + 10_000 * resumed)[0] for i, e in enumerate(envs)]
-        for i, e in enumerate(envs):
-            e.action_space.seed(cfg.seed + i)
+        obs = envs.reset([cfg.seed + i + 10_000 * resumed for i in range(cfg.n_envs)])
+        action_spaces = [copy.deepcopy(probe.action_space) for _ in range(cfg.n_envs)]
+        for i, space in enumerate(action_spaces):  # random actions before learning_starts, one stream per environment
+            space.seed(cfg.seed + i)
         episodes = [_new_episode(o) for o in obs]
         last_diag: dict[str, Any] = {}
 
@@ -422,38 +453,44 @@ class FastSACBackend:
             with open(tmp, "wb") as fh:
                 np.savez(fh, size=n, obs=buffer.obs[:n], ag=buffer.ag[:n], goal=buffer.goal[:n], act=buffer.act[:n])
 
+        def pay_debt() -> None:  # the gradient steps owed: updates_per_step per environment step since learning_starts
+            nonlocal debt, updates, last_diag
+            while debt >= 1.0:
+                batch = buffer.sample(hp.batch_size, rng, compute_reward)
+                last_diag = {**agent.update(batch), "batch": batch}
+                updates += 1
+                debt -= 1.0
+
         while steps < cfg.total_steps:
-            O = np.stack([o["observation"] for o in obs])
-            G = np.stack([o["desired_goal"] for o in obs])
             if steps < hp.learning_starts:
-                actions = np.stack([e.action_space.sample() for e in envs]).astype(np.float32)
+                actions = np.stack([space.sample() for space in action_spaces]).astype(np.float32)
             else:
-                actions = agent.act(O, G)
-            for i, e in enumerate(envs):
-                o, r, terminated, truncated, info = e.step(actions[i])
+                actions = agent.act(np.stack([o["observation"] for o in obs]), np.stack([o["desired_goal"] for o in obs]))
+            envs.send(actions)
+            if hp.env_worker:
+                pay_debt()  # while the worker simulates this step
+            result = envs.recv()
+            for i, o in enumerate(result.obs):
                 ep = episodes[i]
                 ep["act"].append(actions[i])
                 ep["obs"].append(o["observation"])
                 ep["ag"].append(o["achieved_goal"])
-                ep["ret"] += float(r)
-                if terminated or truncated:
+                ep["ret"] += result.rewards[i]
+                if result.done[i]:
                     if len(ep["act"]) != T:
                         raise RLCourseError(f"fastsac needs fixed-length episodes of {T} steps; got {len(ep['act'])}")
                     buffer.add(np.array(ep["obs"]), np.array(ep["ag"]), ep["goal"], np.array(ep["act"]))
                     agent.obs_norm.update(np.array(ep["obs"]))
                     agent.goal_norm.update(np.concatenate([np.array(ep["ag"]), ep["goal"][None]]))
-                    recent = (recent + [(ep["ret"], float(info.get("is_success", 0.0)))])[-100:]
-                    o, _ = e.reset()
+                    recent = (recent + [(ep["ret"], result.success[i])])[-100:]
+                    o = result.next_obs[i]
                     episodes[i] = _new_episode(o)
                 obs[i] = o
             steps += cfg.n_envs
             if steps >= hp.learning_starts and buffer.size > 0:
                 debt += hp.updates_per_step * cfg.n_envs
-                while debt >= 1.0:
-                    batch = buffer.sample(hp.batch_size, rng, compute_reward)
-                    last_diag = {**agent.update(batch), "batch": batch}
-                    updates += 1
-                    debt -= 1.0
+                if not hp.env_worker:
+                    pay_debt()
             tick = writer.tick(steps, lambda: agent, stats)
             if tick.stop:
                 break
@@ -461,6 +498,8 @@ class FastSACBackend:
                 writer.save_checkpoint(steps, {TENSORS_FILE: lambda tmp: save_agent(agent, tmp),
                                                "buffer.npz": save_buffer},
                                        extra={"updates": updates, "debt": debt})
+        if hp.env_worker:
+            pay_debt()  # the last step's gradient steps, owed to the worker's overlap
         return writer.finish(steps, {"model": (TENSORS_FILE, lambda tmp: save_agent(agent, tmp))}, agent, device="cpu")
 
 
