@@ -36,3 +36,46 @@ def test_costs_only_writes_a_valid_document(bench, tmp_path):
     assert by["origin"]["updates_per_env_step"] == 1 / 8 and by["fast"]["updates_per_env_step"] == 0.5
     assert doc["recipes"]["fast"]["total_steps"] == 300_000
     json.dumps(doc)
+
+
+@pytest.fixture(scope="module")
+def speed():
+    spec = importlib.util.spec_from_file_location("offpolicy_speed", project_root() / "benchmarks" / "offpolicy_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_speed_arms_are_valid_fastsac_settings(speed):
+    from rlcourse.algos.fastsac import config_from
+    from rlcourse.training.recipes import recipe
+
+    assert list(speed.ARMS)[0] == "fast" and speed.ARMS["fast"] == {}
+    for changes in speed.ARMS.values():
+        config_from({**recipe("fast")["hyperparameters"], **changes})
+
+
+def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
+    rows = [{"arm": arm, "seed": s, "steps_per_s": sps, "steps_to_0.5": 1, "minutes_to_0.5": 1,
+             "steps_to_0.9": st, "minutes_to_0.9": mi}
+            for arm, sps, runs in (("fast", 200.0, [(100, 10.0), (150, 12.0), (200, 14.0)]),
+                                   ("worker", 300.0, [(100, 6.0), (160, 8.0), (None, None)]),
+                                   ("batch512", 150.0, [(None, None), (None, None), (90, 5.0)]))
+            for s, (st, mi) in enumerate(runs)]
+    arms = speed.summarize_arms(rows, ["fast", "worker", "batch512"])
+    assert arms["fast"]["minutes_to_0.9_median"] == 12.0
+    assert arms["worker"]["minutes_to_0.9_median"] == 8.0  # the miss counts as infinitely slow, not as absent
+    assert arms["worker"]["ratios"] == {"minutes_to_0.9_fast_over_arm": 1.5, "steps_to_0.9_fast_over_arm": 0.9375,
+                                        "steps_per_s_arm_over_fast": 1.5}
+    assert arms["batch512"]["minutes_to_0.9_median"] is None and arms["batch512"]["reached_0.9"] == 1
+    assert arms["batch512"]["ratios"]["minutes_to_0.9_fast_over_arm"] is None
+
+
+@pytest.mark.parametrize("argv, message", [(["--arms", "fast,warp"], "unknown arm 'warp'"),
+                                           (["--seeds", "0,x"], "non-negative integers"),
+                                           (["--seeds", "1,1"], "distinct"), (["--stop-at", "1.5"], "--stop-at")])
+def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
+    from rlcourse.core.errors import RLCourseError
+
+    with pytest.raises(RLCourseError, match=message):
+        speed.main(argv)

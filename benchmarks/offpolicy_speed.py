@@ -1,0 +1,187 @@
+"""Benchmark: which levers make off-policy SAC+HER reach 0.9 sooner in wall-clock on a 2-core CPU (chapter 5).
+
+    .venv/bin/python benchmarks/offpolicy_speed.py --task push                 # every arm, seeds 0 1 2
+    .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --seeds 0
+    .venv/bin/python benchmarks/offpolicy_speed.py --task pick --arms fast,best
+
+Each arm is the fast recipe (``rlcourse.training.recipes``) with one set of changes (``ARMS``), trained through the
+course's contract **one run at a time**, so that a run has the machine to itself (the ``worker`` lever uses the
+second core; side by side runs would hide or fake its gain). A run ends at its first deterministic evaluation
+(``--eval-episodes`` episodes every ``--eval-every`` steps) at or above ``--stop-at`` or at its budget, then gets
+the usual 100-episode evaluation. Minutes are the run's own wall-clock, evaluations included.
+
+For each task it writes ``benchmarks/results/offpolicy_speed_<task>.json`` (schema ``benchmark``): every run's steps
+and minutes to 0.5 and 0.9, its throughput and final success with a Wilson interval, and per arm the median over
+seeds with the ratio ``fast / arm`` (above 1: the arm is faster), plus ``offpolicy_speed_<task>.png``. Run folders
+go to ``benchmarks/results/runs/`` (git-ignored); finished runs are reused and interrupted ones resume when the
+command is repeated. Not part of ``make test``: Push takes about ten minutes per run, PickAndPlace up to half an
+hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rlcourse.analysis import report
+from rlcourse.contract.runs import write_json
+from rlcourse.core.errors import RLCourseError
+from rlcourse.core.paths import project_root
+from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
+from rlcourse.training import recipes
+from rlcourse.training.train import train_many
+
+NAME = "offpolicy_speed"
+TASKS = {"push": ("FetchPush-v4", 300_000), "pick": ("FetchPickAndPlace-v4", 600_000)}
+THRESHOLDS = (0.5, 0.9)
+
+ARMS: dict[str, dict[str, Any]] = {
+    "fast": {},  # today's recipe: 4 environments, UTD 0.5, batch 256, 128 x 128 networks
+    "worker": {"env_worker": True},  # environments in a second process, overlapping the updates
+    "ln_utd1": {"layer_norm": True, "updates_per_step": 1.0},  # layer-normalised critics, twice the updates
+    "batch512": {"batch_size": 512},  # twice the samples per gradient step
+    "best": {"env_worker": True, "layer_norm": True, "updates_per_step": 1.0},  # the candidate combination
+}
+"""Each arm's changes to the fast recipe's hyperparameters."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", choices=sorted(TASKS), default="push")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {', '.join(ARMS)} (fast first)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--steps", type=int, default=0, help="budget per run (default: the task's)")
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--stop-at", type=float, default=0.9, help="end a run at this evaluation success (0 = never)")
+    p.add_argument("--out", default=str(project_root() / "benchmarks" / "results"))
+    return p.parse_args(argv)
+
+
+def parse_list(text: str, what: str, valid: Any = None) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items or len(set(items)) != len(items):
+        raise RLCourseError(f"--{what} must list distinct items, got {text!r}")
+    bad = [t for t in items if valid is not None and t not in valid]
+    if bad:
+        raise RLCourseError(f"unknown {what[:-1]} {bad[0]!r}; choose from {', '.join(valid)}")
+    return items
+
+
+def summarize_run(arm: str, run: Any) -> dict[str, Any]:
+    row = {"arm": arm, "seed": run.meta["seed"], "run_id": run.run_id, "steps_done": run.meta["steps_done"],
+           "wall_clock_s": run.meta["wall_clock_s"], "steps_per_s": run.meta["steps_per_s"],
+           "final_success": run.eval["aggregate"]["success_rate"],
+           "final_success_ci95": run.eval["aggregate"]["success_ci95"]}
+    for thr in THRESHOLDS:
+        hit = report.first_reaching(run, thr)
+        row[f"steps_to_{thr}"] = hit and hit["timesteps"]
+        row[f"minutes_to_{thr}"] = hit and round(hit["wall_s"] / 60, 3)
+    return row
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    """The median over seeds; None if any seed never got there (the median of a censored sample is unknown
+    unless more than half got there, and then it is the median with the misses counted as infinite)."""
+    known = [v for v in values if v is not None]
+    if len(known) * 2 <= len(values):
+        return None
+    return float(statistics.median([v if v is not None else float("inf") for v in values]))
+
+
+def summarize_arms(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for arm in arms:
+        mine = [r for r in rows if r["arm"] == arm]
+        out[arm] = {"seeds": [r["seed"] for r in mine],
+                    "reached_0.9": sum(r["steps_to_0.9"] is not None for r in mine),
+                    "steps_per_s_median": float(statistics.median(r["steps_per_s"] for r in mine)),
+                    **{f"{k}_to_{t}_median": median_or_none([r[f"{k}_to_{t}"] for r in mine])
+                       for k in ("steps", "minutes") for t in THRESHOLDS}}
+    base = out.get("fast")
+    for s in out.values():
+        s["ratios"] = None if base is None else {
+            "minutes_to_0.9_fast_over_arm": ratio(base["minutes_to_0.9_median"], s["minutes_to_0.9_median"]),
+            "steps_to_0.9_fast_over_arm": ratio(base["steps_to_0.9_median"], s["steps_to_0.9_median"]),
+            "steps_per_s_arm_over_fast": ratio(s["steps_per_s_median"], base["steps_per_s_median"])}
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b rounded, or None when either is unknown (or b is 0)."""
+    return None if a is None or b is None or b == 0 else round(a / b, 4)
+
+
+def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    report.plot_curves(groups, y="eval_success_rate", ax=axes[0], ylabel="deterministic success")
+    report.plot_curves(groups, y="eval_success_rate", x="wall_s", ax=axes[1], ylabel="deterministic success",
+                       xlabel="wall-clock (s)")
+    for ax in axes:
+        ax.axhline(0.9, color="k", lw=0.6, ls=":")
+    axes[0].set_title(f"{env_id}: success against environment steps")
+    axes[1].set_title("... and against wall-clock, each run alone on the machine")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    arms = parse_list(args.arms, "arms", ARMS)
+    seeds = parse_list(args.seeds, "seeds")
+    if not all(s.isdigit() for s in seeds):
+        raise RLCourseError(f"--seeds must be non-negative integers, got {args.seeds!r}")
+    seeds = [int(s) for s in seeds]
+    if args.steps < 0 or not 0.0 <= args.stop_at <= 1.0:
+        raise RLCourseError("--steps must be >= 0 (0: the task's budget) and --stop-at in [0, 1]")
+    env_id, budget = TASKS[args.task]
+    budget = args.steps or budget
+    out = Path(args.out)
+    common = dict(out_dir=str(out / "runs"), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
+                  final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
+                  stop_at_success=args.stop_at, checkpoint_every=50_000)
+    cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=ARMS[arm],
+                                            run_id=f"{NAME}_{arm}_{env_id}_seed{s}", **common)
+            for arm in arms for s in seeds}
+    print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
+          f"budget {budget:,} steps; run folders in {out / 'runs'}", flush=True)
+    runs = dict(zip(cfgs, train_many(list(cfgs.values()), jobs=1)))
+    rows = [summarize_run(arm, run) for (arm, _), run in runs.items()]
+    doc = {"schema": "rlcourse.benchmark/1", "name": f"{NAME}_{args.task}", "created_utc": utc_now(),
+           "command": command_line(), "hardware": hardware(), "versions": versions(), "git": git_info(),
+           "recipes": {arm: {**recipes.recipe("fast"), "changes": ARMS[arm], "total_steps": budget} for arm in arms},
+           "protocol": {"env_id": env_id, "seeds": seeds, "eval_every": args.eval_every,
+                        "eval_episodes": args.eval_episodes, "stop_at_success": args.stop_at,
+                        "final_eval_episodes": 100, "jobs": 1, "torch_threads": 1},
+           "results": rows, "arms": summarize_arms(rows, arms)}
+    doc["ratios"] = {arm: s["ratios"] for arm, s in doc["arms"].items()}
+    doc["notes"] = ("Medians over seeds; a median is null when half or more of the seeds never reached the "
+                    "threshold. Ratios above 1 favour the arm: the fast recipe's minutes or steps to 0.9 over the "
+                    "arm's, and the arm's throughput over the fast recipe's.")
+    path = out / f"{NAME}_{args.task}.json"
+    write_json(path, doc, "benchmark")
+    plot({arm: [runs[(arm, s)] for s in seeds] for arm in arms}, path.with_suffix(".png"), env_id)
+    for arm, s in doc["arms"].items():
+        print(f"  {arm}: {s['steps_per_s_median']:.0f} steps/s; reached 0.9 on {s['reached_0.9']}/{len(seeds)} seeds; "
+              f"median {s['minutes_to_0.9_median']} min, {s['steps_to_0.9_median']} steps; ratios {s['ratios']}")
+    print(f"wrote {path} and {path.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except RLCourseError as exc:
+        print(f"offpolicy_speed: error: {exc}", file=sys.stderr)
+        sys.exit(2)
