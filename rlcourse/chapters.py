@@ -144,7 +144,7 @@ CHAPTERS: dict[str, Chapter] = {
             full={"seeds": [0, 1, 2], "total_steps": 50_000, "eval_episodes": 100, "eval_every": 2500,
                   "curve_eval_episodes": 20, "curve_points": 100, "offset_episodes": 20,
                   "scratch": {"total_steps": 10_000},
-                  "throughput": {"n_envs": [1, 2, 4, 8], "steps": 3000, "warmup_steps": 1000}},
+                  "throughput": {"n_envs": [1, 2, 4, 8, 16], "steps": 3000, "warmup_steps": 1000}},
         ),
         Chapter(
             "ch04", "HER on sparse Reach and Push", "4", "ch04_her_sparse_reach_push.ipynb",
@@ -172,7 +172,20 @@ CHAPTERS: dict[str, Chapter] = {
                                        "utd_0.125": {"updates_per_step": 0.125}, "lr_3e-4": {"learning_rate": 3e-4}}},
                   "min_reach_success": 0.95, "gif_episodes": 3},
         ),
-        Chapter("ch05", "PickAndPlace", "5", None),
+        Chapter(
+            "ch05", "PickAndPlace", "5", "ch05_pick_and_place.ipynb",
+            # quick: the labs, the scripted controller clean and under stress, and a short SAC+HER run (fast recipe).
+            # full: the same measurements on more resets and episodes. (The reference runs come with issue 11.)
+            quick={"env_id": "FetchPickAndPlace-v4", "torch_threads": 1, "strata_resets": 200, "random_episodes": 30,
+                   "trace_episodes": 8, "scripted_episodes": 40,
+                   "stress": {"obs_noise": 0.01, "action_noise": 0.05},
+                   "curriculum_check": {"resets": 50, "schedule_steps": 400},
+                   "run": {"recipe": "fast", "seed": 0, "total_steps": 10_000, "eval_every": 2_500,
+                           "curve_eval_episodes": 10, "eval_episodes": 50}},
+            full={"strata_resets": 2000, "random_episodes": 100, "trace_episodes": 20, "scripted_episodes": 100,
+                  "curriculum_check": {"resets": 200},
+                  "run": {"total_steps": 50_000, "eval_every": 5_000, "curve_eval_episodes": 20, "eval_episodes": 100}},
+        ),
         Chapter("ch06", "Policies as controllers", "6", None),
         Chapter("ch07", "Robustness", "7", None),
         Chapter("ch08", "Pixels I: visual Reach", "8", None),

@@ -63,8 +63,12 @@ def test_settings_are_copies_and_errors_are_clear():
         run_chapter("ch42")
 
 
+IN_PROGRESS = {"ch05"}  # a page exists, its reference runs do not yet (issue 11); remove when they land
+
+
 def test_syllabus_marks_exactly_the_written_chapters():
-    """The syllabus page links every written chapter and marks the rest planned (no page, no link)."""
+    """The syllabus page links every written chapter and marks the rest planned (no page, no link); a chapter whose
+    page is published before its reference runs is marked "in progress"."""
     rows = {}
     for line in (ROOT / "book" / "syllabus.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -74,7 +78,8 @@ def test_syllabus_marks_exactly_the_written_chapters():
     for c in chapters.CHAPTERS.values():
         title, status = rows[int(c.week)][1:3]
         if c.written:
-            assert status == "written" and f"../notebooks/{c.notebook.removesuffix('.ipynb')}" in title, c.id
+            assert status == ("in progress" if c.id in IN_PROGRESS else "written"), c.id
+            assert f"../notebooks/{c.notebook.removesuffix('.ipynb')}" in title, c.id
         else:
             assert status == "planned" and "{doc}" not in title, c.id
 

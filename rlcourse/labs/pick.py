@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from rlcourse.core.errors import RLCourseError
+from rlcourse.contract.config import DEFAULT_EVAL_SEED
 
 PHASES = ("approach", "descend", "grasp", "lift", "carry", "place")
 """The task's phases, in the order a successful pick-and-place passes through them."""
@@ -176,7 +177,7 @@ class ScriptedPickPlace:
 
 
 def trace_phases(policy: Any, spec: Any = "FetchPickAndPlace-v4", n_episodes: int = 10,
-                 seed: int = 0) -> list[dict[str, Any]]:
+                 seed: int = DEFAULT_EVAL_SEED) -> list[dict[str, Any]]:
     """Evaluate ``policy`` (:func:`rlcourse.contract.evaluate.evaluate`, episode ``i`` seeded ``seed + i``) and
     return each episode's record with its goal stratum as ``label`` and two more fields: ``phases``, the phase
     after each step, and ``phase_steps``, the steps spent in each phase."""
