@@ -23,6 +23,7 @@ from pathlib import Path
 from rlcourse.training import recipes
 from rlcourse.analysis import report
 from rlcourse.core.errors import RLCourseError
+from rlcourse.core.io import atomic_write
 from rlcourse.core.paths import project_root
 from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
 from rlcourse.contract.runs import write_json
@@ -55,11 +56,7 @@ def summarize_run(name: str, run) -> dict:
            "wall_clock_s": run.meta["wall_clock_s"], "steps_per_s": run.meta["steps_per_s"],
            "final_success": run.eval["aggregate"]["success_rate"],
            "final_success_ci95": run.eval["aggregate"]["success_ci95"]}
-    for thr in THRESHOLDS:
-        hit = report.first_reaching(run, thr)
-        row[f"steps_to_{thr}"] = hit and hit["timesteps"]
-        row[f"minutes_to_{thr}"] = hit and round(hit["wall_s"] / 60, 3)
-    return row
+    return {**row, **report.steps_and_minutes_to(run, THRESHOLDS)}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -83,9 +80,7 @@ def plot(runs: dict, path: Path) -> None:
     axes[0].set_title(f"{ENV}: success against environment steps")
     axes[1].set_title("... and against wall-clock, side by side on one machine")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,17 @@ from rlcourse.core.paths import project_root
 from rlcourse.contract.runs import Run, read_json
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("her_push_speed", project_root() / "benchmarks" / "her_push_speed.py")
+def _script(name):
+    """A benchmark script, imported as a module (its main() is not run)."""
+    spec = importlib.util.spec_from_file_location(name, project_root() / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _script("her_push_speed")
 
 
 def test_summary_reads_thresholds_from_the_curve(bench):
@@ -40,10 +45,7 @@ def test_costs_only_writes_a_valid_document(bench, tmp_path):
 
 @pytest.fixture(scope="module")
 def speed():
-    spec = importlib.util.spec_from_file_location("offpolicy_speed", project_root() / "benchmarks" / "offpolicy_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _script("offpolicy_speed")
 
 
 def test_speed_arms_are_valid_fastsac_settings(speed):

@@ -265,6 +265,17 @@ def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> 
     return None
 
 
+def steps_and_minutes_to(run: Run, thresholds: Sequence[float]) -> dict[str, int | float | None]:
+    """``steps_to_<t>`` and ``minutes_to_<t>`` (wall-clock, 3 decimals) of the first in-training evaluation at or
+    above each threshold ``t``; None where the run never got there."""
+    out: dict[str, int | float | None] = {}
+    for t in thresholds:
+        hit = first_reaching(run, t)
+        out[f"steps_to_{t}"] = hit and hit["timesteps"]
+        out[f"minutes_to_{t}"] = hit and round(hit["wall_s"] / 60, 3)
+    return out
+
+
 def steps_label(value: float, _pos: Any = None) -> str:
     """A step count as an axis label: 950, 2.5k, 200k, 1.5M (for matplotlib's ``FuncFormatter``)."""
     for scale, suffix in ((1e6, "M"), (1e3, "k")):
