@@ -76,7 +76,7 @@ def test_scripted_controller_picks_and_places_in_both_strata(scripted_episodes):
 def test_phases_come_in_the_tasks_order(scripted_episodes):
     lifted = []
     for e in scripted_episodes:
-        if not e["success"]:
+        if not e["success"] or e["phases"][0] == "place":  # failed, or solved at reset without moving
             continue
         first = first_steps(e["phases"])
         assert first["approach"] == 1 and first["descend"] < first["grasp"] < first["place"]
