@@ -5,7 +5,8 @@ For each HTML page under ``_build/html`` it checks, in the static files, that no
 image, font) is fetched from outside the build folder and that every image it embeds exists; then headless
 Chromium opens the page with every host name unresolvable (the network blocked), waits for MathJax, and the
 rendered page must hold typeset maths where the source has maths and no raw ``\\(``, ``\\[`` or ``$$`` left in its
-text (code blocks excepted). Exit 0 when every page passes, 1 with one line per failure otherwise, 0 with a
+text (code blocks excepted). A value pasted into the prose by myst-nb's glue must read as a number, not as a
+numpy repr such as ``np.int64(1)`` (glue plain Python numbers). Exit 0 when every page passes, 1 with one line per failure otherwise, 0 with a
 message when Chromium is not installed (``scripts/sysdeps.sh`` installs it where it can).
 
     python scripts/check_book.py [_build/html]
@@ -24,6 +25,15 @@ from urllib.parse import unquote, urlparse
 
 RESOURCE = re.compile(r'<(script|img|link|source|iframe)\b[^>]*?\b(src|href)="([^"]+)"', re.I)
 RAW_MATHS = (r"\(", r"\[", "$$")
+PASTED = re.compile(r'<span class="pasted-text">(.*?)</span>', re.S)
+NUMPY_REPR = re.compile(r"\b(?:np|numpy)\.[a-z_]+\d*_?\(")
+
+
+def pasted_reprs(page: Path, root: Path) -> list[str]:
+    """Glued values that show a numpy repr in the prose instead of a number."""
+    return [f"{page.relative_to(root)}: glued value shows as {html.unescape(m.group(1)).strip()!r}; glue a plain "
+            "Python number" for m in PASTED.finditer(page.read_text(errors="replace"))
+            if NUMPY_REPR.search(html.unescape(m.group(1)))]
 
 
 def external_or_missing(page: Path, root: Path) -> list[str]:
@@ -77,7 +87,7 @@ def main(argv: list[str]) -> int:
     if not pages:
         print(f"check_book: no pages under {root}; build the book first", file=sys.stderr)
         return 1
-    problems = [p for page in pages for p in external_or_missing(page, root)]
+    problems = [p for page in pages for p in external_or_missing(page, root) + pasted_reprs(page, root)]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         print("check_book: chromium is not installed, so the pages were not opened in a browser "

@@ -54,3 +54,12 @@ def test_chromium_typesets_a_page_offline_with_the_bundled_mathjax(tmp_path):
     assert check_book.maths_problems(page, tmp_path, dom) == [] and "<mjx-container" in dom
     (page.parent / "_static" / "mathjax" / "tex-chtml.js").unlink()  # MathJax removed: the check must fail
     assert check_book.maths_problems(page, tmp_path, check_book.rendered_text(page, shutil.which("chromium")))
+
+
+def test_a_numpy_repr_pasted_by_glue_is_reported(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text('<p>and <span class="pasted-text">np.int64(1)</span> of <span class="pasted-text">3</span></p>')
+    problems = check_book.pasted_reprs(page, tmp_path)
+    assert len(problems) == 1 and "np.int64(1)" in problems[0]
+    page.write_text('<p><span class="pasted-text">0.97</span> and <span class="pasted-text">140,000</span></p>')
+    assert check_book.pasted_reprs(page, tmp_path) == []
