@@ -135,3 +135,18 @@ def test_format_number_writes_large_numbers_out():
 
 def test_docstring_examples():
     assert doctest.testmod(stats).failed == 0
+
+
+def test_difference_interval_matches_newcombe_and_stays_in_range():
+    from rlcourse.core.stats import difference_interval
+
+    lo, hi = difference_interval(56, 70, 48, 80)  # Newcombe (1998), Statistics in Medicine 17, example (a)
+    assert (round(lo, 4), round(hi, 4)) == (0.0524, 0.3339)
+    assert difference_interval(40, 40, 0, 40)[1] == 1.0 and difference_interval(0, 40, 40, 40)[0] == -1.0
+    lo, hi = difference_interval(7, 20, 7, 20)
+    assert lo == pytest.approx(-hi) and lo < 0 < hi  # no difference: symmetric about 0, not a point
+    for k1, k2 in [(0, 0), (20, 20), (3, 17), (19, 1)]:
+        lo, hi = difference_interval(k1, 20, k2, 20)
+        assert -1.0 <= lo <= k1 / 20 - k2 / 20 <= hi <= 1.0
+    with pytest.raises(ValueError):
+        difference_interval(5, 0, 1, 10)

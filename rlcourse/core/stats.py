@@ -176,6 +176,23 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return lo, hi
 
 
+def difference_interval(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Interval for the difference of two success rates ``k1/n1 - k2/n2`` (e.g. clean minus stressed success):
+    Newcombe's hybrid score interval, built from the two Wilson intervals, so it stays inside [-1, 1] and behaves at
+    0/n and n/n. It treats the samples as independent; for the same episodes evaluated twice (paired) it is
+    conservative when the outcomes are positively correlated.
+
+    >>> tuple(round(x, 4) for x in difference_interval(56, 70, 48, 80))  # Newcombe (1998), example (a)
+    (0.0524, 0.3339)
+    """
+    (l1, u1), (l2, u2) = wilson_interval(k1, n1, confidence), wilson_interval(k2, n2, confidence)  # checks counts
+    p1, p2 = k1 / n1, k2 / n2
+    d = p1 - p2
+    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return max(-1.0, lo), min(1.0, hi)
+
+
 def pooled_wilson(counts: Iterable[tuple[int, int]], confidence: float = 0.95) -> dict[str, Any]:
     """Success pooled across seeds: ``counts`` holds ``(successes, episodes)`` per seed.
 
