@@ -108,6 +108,11 @@ def summarize_arms(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dic
     return out
 
 
+def flat_ratios(arms: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """The arms' ratios as one flat mapping ``"<arm>: <ratio name>" -> number or None`` (the benchmark schema)."""
+    return {f"{arm}: {name}": value for arm, s in arms.items() if s["ratios"] for name, value in s["ratios"].items()}
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     """a / b rounded, or None when either is unknown (or b is 0)."""
     return None if a is None or b is None or b == 0 else round(a / b, 4)
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                         "eval_episodes": args.eval_episodes, "stop_at_success": args.stop_at,
                         "final_eval_episodes": 100, "jobs": 1, "torch_threads": 1},
            "results": rows, "arms": summarize_arms(rows, arms)}
-    doc["ratios"] = {arm: s["ratios"] for arm, s in doc["arms"].items()}
+    doc["ratios"] = flat_ratios(doc["arms"])
     doc["notes"] = ("Medians over seeds; a median is null when half or more of the seeds never reached the "
                     "threshold. Ratios above 1 favour the arm: the fast recipe's minutes or steps to 0.9 over the "
                     "arm's, and the arm's throughput over the fast recipe's.")

@@ -71,6 +71,9 @@ def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
                                         "steps_per_s_arm_over_fast": 1.5}
     assert arms["batch512"]["minutes_to_0.9_median"] is None and arms["batch512"]["reached_0.9"] == 1
     assert arms["batch512"]["ratios"]["minutes_to_0.9_fast_over_arm"] is None
+    flat = speed.flat_ratios(arms)  # what the benchmark schema's "ratios" accepts: names to numbers or null
+    assert flat["worker: minutes_to_0.9_fast_over_arm"] == 1.5 and len(flat) == 9
+    assert all(v is None or isinstance(v, float) for v in flat.values())
 
 
 @pytest.mark.parametrize("argv, message", [(["--arms", "fast,warp"], "unknown arm 'warp'"),
