@@ -74,7 +74,8 @@ def parse_list(text: str, what: str, valid: Any = None) -> list[str]:
 
 
 def summarize_run(arm: str, run: Any) -> dict[str, Any]:
-    row = {"arm": arm, "seed": run.meta["seed"], "run_id": run.run_id, "steps_done": run.meta["steps_done"],
+    """One run's row; ``recipe`` names the arm (the fast recipe with that arm's changes), as the schema asks."""
+    row = {"recipe": arm, "seed": run.meta["seed"], "run_id": run.run_id, "steps_done": run.meta["steps_done"],
            "wall_clock_s": run.meta["wall_clock_s"], "steps_per_s": run.meta["steps_per_s"],
            "final_success": run.eval["aggregate"]["success_rate"],
            "final_success_ci95": run.eval["aggregate"]["success_ci95"]}
@@ -93,7 +94,7 @@ def median_or_none(values: list[float | None]) -> float | None:
 def summarize_arms(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for arm in arms:
-        mine = [r for r in rows if r["arm"] == arm]
+        mine = [r for r in rows if r["recipe"] == arm]
         out[arm] = {"seeds": [r["seed"] for r in mine],
                     "reached_0.9": sum(r["steps_to_0.9"] is not None for r in mine),
                     "steps_per_s_median": float(statistics.median(r["steps_per_s"] for r in mine)),

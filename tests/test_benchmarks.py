@@ -58,7 +58,7 @@ def test_speed_arms_are_valid_fastsac_settings(speed):
 
 
 def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
-    rows = [{"arm": arm, "seed": s, "steps_per_s": sps, "steps_to_0.5": 1, "minutes_to_0.5": 1,
+    rows = [{"recipe": arm, "seed": s, "steps_per_s": sps, "steps_to_0.5": 1, "minutes_to_0.5": 1,
              "steps_to_0.9": st, "minutes_to_0.9": mi}
             for arm, sps, runs in (("fast", 200.0, [(100, 10.0), (150, 12.0), (200, 14.0)]),
                                    ("worker", 300.0, [(100, 6.0), (160, 8.0), (None, None)]),
