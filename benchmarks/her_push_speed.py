@@ -59,8 +59,7 @@ def summarize_run(name: str, run) -> dict:
     return {**row, **report.steps_and_minutes_to(run, THRESHOLDS)}
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None or b == 0 else round(a / b, 4)
+ratio = report.ratio  # None when either side is unknown
 
 
 def plot(runs: dict, path: Path) -> None:

@@ -114,9 +114,7 @@ def flat_ratios(arms: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     return {f"{arm}: {name}": value for arm, s in arms.items() if s["ratios"] for name, value in s["ratios"].items()}
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    """a / b rounded, or None when either is unknown (or b is 0)."""
-    return None if a is None or b is None or b == 0 else round(a / b, 4)
+ratio = report.ratio  # None when either side is unknown
 
 
 def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:

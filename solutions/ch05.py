@@ -92,15 +92,9 @@ class FilteredPickPlace(pick.ScriptedPickPlace):
             self.estimate = self.smoothing * reading + (1.0 - self.smoothing) * self.estimate
         grip, obj, width = self.estimate[0:3], self.estimate[3:6], self.estimate[6:8].sum()
         rel = obj - grip
-        around = np.linalg.norm(rel[:2]) < 2 * self.aligned and abs(rel[2]) < 2 * self.around
-        self.holding = np.linalg.norm(rel) < self.release if self.holding else around and width < self.held_width
-        if self.holding:
-            return self._move(goal - obj, -1.0)
-        if np.linalg.norm(rel[:2]) < self.aligned and abs(rel[2]) < self.around:
-            return self._move(rel, -1.0)
-        if np.linalg.norm(rel[:2]) < 2 * self.aligned and rel[2] < 0:
-            return self._move(rel, 1.0)
-        return self._move(obj + np.array([0.0, 0.0, self.hover]) - grip, 1.0)
+        self.holding = np.linalg.norm(rel) < self.release if self.holding else \
+            self.around_block(rel) and width < self.held_width
+        return self.decide(grip, obj, rel, goal, self.holding)
 
 
 def exercise_2(n_episodes: int = 100, sigma: float = 0.01) -> dict[str, dict[str, Any]]:

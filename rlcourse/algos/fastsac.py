@@ -398,11 +398,10 @@ class FastSACBackend:
 
         hp = config_from(cfg.hyperparameters)
         k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
-        fns = writer.env_fns()
         probe = make(writer.spec)  # shapes, episode length, compute_reward and action spaces, never stepped
         try:
-            envs = WorkerEnvs(writer.spec.to_json(), cfg.n_envs, writer.curriculum) if hp.env_worker else \
-                InlineEnvs(fns, writer.curriculum)
+            envs = WorkerEnvs(writer.spec.to_json(), cfg.n_envs, writer.shared_curriculum()) if hp.env_worker else \
+                InlineEnvs(writer.env_fns())
             try:
                 return self._train(cfg, writer, hp, k, envs, probe)
             finally:

@@ -51,11 +51,11 @@ def _step_all(envs: list[Any], actions: np.ndarray, curriculum: Any) -> Step:
 
 
 class InlineEnvs:
-    """The environments in the learner's own process: ``send`` only stores the actions; ``recv`` steps."""
+    """The environments in the learner's own process: ``send`` only stores the actions; ``recv`` steps. A
+    curriculum state shared by the constructors is the run's own, so nothing needs to come back with a step."""
 
-    def __init__(self, env_fns: list[Any], curriculum: Any = None):
+    def __init__(self, env_fns: list[Any]):
         self.envs = [fn() for fn in env_fns]
-        self.curriculum = curriculum
         self._actions: np.ndarray | None = None
 
     def reset(self, seeds: list[int]) -> list[dict[str, np.ndarray]]:
@@ -67,7 +67,7 @@ class InlineEnvs:
     def recv(self) -> Step:
         assert self._actions is not None, "recv() before send()"
         actions, self._actions = self._actions, None
-        return _step_all(self.envs, actions, self.curriculum)
+        return _step_all(self.envs, actions, None)
 
     def close(self) -> None:
         for e in self.envs:

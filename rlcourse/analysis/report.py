@@ -265,6 +265,11 @@ def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> 
     return None
 
 
+def ratio(a: float | None, b: float | None, digits: int = 4) -> float | None:
+    """``a / b`` rounded to ``digits`` decimals, or None when either is unknown or ``b`` is 0 (benchmark ratios)."""
+    return None if a is None or b is None or b == 0 else round(a / b, digits)
+
+
 def steps_and_minutes_to(run: Run, thresholds: Sequence[float]) -> dict[str, int | float | None]:
     """``steps_to_<t>`` and ``minutes_to_<t>`` (wall-clock, 3 decimals) of the first in-training evaluation at or
     above each threshold ``t``; None where the run never got there."""

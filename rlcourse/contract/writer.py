@@ -231,17 +231,23 @@ class RunWriter:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     # -- environments ------------------------------------------------------------------------------------------
-    def env_fns(self) -> list[Callable[[], Any]]:
-        """One constructor per parallel environment, all built from the run's spec and sharing one curriculum
-        state (restored from the checkpoint on resume), so the difficulty every environment sees is the same."""
-        from rlcourse.envs.spec import make
+    def shared_curriculum(self) -> Any:
+        """The run's one curriculum state (restored from the checkpoint on resume), or None without a curriculum."""
         from rlcourse.envs.wrappers import CurriculumState
 
         if self.has_curriculum and self.curriculum is None:
             self.curriculum = CurriculumState()
             if self.resume and self.resume.curriculum:
                 self.curriculum.load_state_dict(self.resume.curriculum)
-        return [lambda: make(self.spec, curriculum_state=self.curriculum) for _ in range(self.cfg.n_envs)]
+        return self.curriculum
+
+    def env_fns(self) -> list[Callable[[], Any]]:
+        """One constructor per parallel environment, all built from the run's spec and sharing one curriculum
+        state (:meth:`shared_curriculum`), so the difficulty every environment sees is the same."""
+        from rlcourse.envs.spec import make
+
+        curriculum = self.shared_curriculum()
+        return [lambda: make(self.spec, curriculum_state=curriculum) for _ in range(self.cfg.n_envs)]
 
     # -- the loop's bookkeeping --------------------------------------------------------------------------------
     def wall(self) -> float:

@@ -154,11 +154,17 @@ class ScriptedPickPlace:
     def action(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The action for one observation (fingers: +1 opens, -1 closes)."""
         o = np.asarray(obs["observation"], dtype=np.float64)
-        grip, obj, rel = o[0:3], o[3:6], o[6:9]
-        goal = np.asarray(obs["desired_goal"], dtype=np.float64)
-        width = o[9] + o[10]
-        around = np.linalg.norm(rel[:2]) < 2 * self.aligned and abs(rel[2]) < 2 * self.around
-        if around and width < self.held_width:  # holding the block: take it to the goal
+        rel = o[6:9]
+        holding = self.around_block(rel) and o[9] + o[10] < self.held_width
+        return self.decide(o[0:3], o[3:6], rel, np.asarray(obs["desired_goal"], dtype=np.float64), holding)
+
+    def around_block(self, rel: np.ndarray) -> bool:
+        """The fingers are around the block: ``rel`` (block minus gripper) within twice the tolerances."""
+        return bool(np.linalg.norm(rel[:2]) < 2 * self.aligned and abs(rel[2]) < 2 * self.around)
+
+    def decide(self, grip: np.ndarray, obj: np.ndarray, rel: np.ndarray, goal: np.ndarray, holding: bool) -> np.ndarray:
+        """The rule itself, given positions, the block's offset ``rel`` and whether the block is held."""
+        if holding:  # take it to the goal
             return self._move(goal - obj, -1.0)
         if np.linalg.norm(rel[:2]) < self.aligned and abs(rel[2]) < self.around:  # around it: close
             return self._move(rel, -1.0)
