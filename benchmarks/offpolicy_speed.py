@@ -13,9 +13,10 @@ the usual 100-episode evaluation. Minutes are the run's own wall-clock, evaluati
 For each task it writes ``benchmarks/results/offpolicy_speed_<task>.json`` (schema ``benchmark``): every run's steps
 and minutes to 0.5 and 0.9, its throughput and final success with a Wilson interval, and per arm the median over
 seeds with the ratio ``fast / arm`` (above 1: the arm is faster), plus ``offpolicy_speed_<task>.png``. Run folders
-go to ``benchmarks/results/runs/`` (git-ignored); finished runs are reused and interrupted ones resume when the
-command is repeated. Not part of ``make test``: Push takes about ten minutes per run, PickAndPlace up to half an
-hour.
+go to ``benchmarks/results/offpolicy_speed/`` and their records (meta, curve, eval; not the model) are committed, so
+that a benchmark longer than one sitting can be finished later: a finished run is reused when its recorded settings
+match the arm's (otherwise the command stops with one line), an interrupted one resumes. Not part of ``make test``:
+Push takes about ten minutes per run, PickAndPlace up to half an hour.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from rlcourse.analysis import report
-from rlcourse.contract.runs import write_json
+from rlcourse.contract.config import TrainConfig
+from rlcourse.contract.runs import Run, load_run, write_json
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import atomic_write
 from rlcourse.core.paths import project_root
@@ -116,6 +118,31 @@ def flat_ratios(arms: dict[str, dict[str, Any]]) -> dict[str, float | None]:
 
 ratio = report.ratio  # None when either side is unknown
 
+SETTINGS = ("algo", "env_id", "seed", "total_steps", "n_envs", "her", "her_kwargs", "hyperparameters", "normalize_obs",
+            "stop_at_success", "eval_every", "curve_eval_episodes", "eval_seed", "env_kwargs", "wrappers")
+"""The config fields a reused run must share with the arm it stands for."""
+
+
+def settings(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: config.get(k) for k in SETTINGS}
+
+
+def train_or_reuse(cfgs: list[TrainConfig]) -> list[Run]:
+    """Train the configs whose run folder is missing (one at a time) and load every run without its model (the
+    committed records carry none). A finished run recorded with other settings is an error, never silently reused."""
+    folders = [Path(c.out_dir) / c.resolved_run_id() for c in cfgs]
+    for cfg, folder in zip(cfgs, folders):
+        if (folder / "meta.json").is_file():
+            stored = settings(load_run(folder, verify_model=False).meta["config"])
+            if stored != settings(cfg.portable()):
+                diff = sorted(k for k in SETTINGS if stored[k] != settings(cfg.portable())[k])
+                raise RLCourseError(f"{folder} was trained with other settings ({', '.join(diff)}); move it away to "
+                                    "retrain it")
+    todo = [c for c, f in zip(cfgs, folders) if not (f / "meta.json").is_file()]
+    if todo:
+        train_many(todo, jobs=1)
+    return [load_run(f, verify_model=False) for f in folders]
+
 
 def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:
     import matplotlib
@@ -147,15 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     env_id, budget = TASKS[args.task]
     budget = args.steps or budget
     out = Path(args.out)
-    common = dict(out_dir=str(out / "runs"), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
+    common = dict(out_dir=str(out / NAME), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at, checkpoint_every=50_000)
     cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=ARMS[arm],
                                             run_id=f"{NAME}_{arm}_{env_id}_seed{s}", **common)
             for arm in arms for s in seeds}
     print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
-          f"budget {budget:,} steps; run folders in {out / 'runs'}", flush=True)
-    runs = dict(zip(cfgs, train_many(list(cfgs.values()), jobs=1)))
+          f"budget {budget:,} steps; run folders in {out / NAME}", flush=True)
+    runs = dict(zip(cfgs, train_or_reuse(list(cfgs.values()))))
     rows = [summarize_run(arm, run) for (arm, _), run in runs.items()]
     doc = {"schema": "rlcourse.benchmark/1", "name": f"{NAME}_{args.task}", "created_utc": utc_now(),
            "command": command_line(), "hardware": hardware(), "versions": versions(), "git": git_info(),

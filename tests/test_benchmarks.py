@@ -84,3 +84,20 @@ def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
 
     with pytest.raises(RLCourseError, match=message):
         speed.main(argv)
+
+
+def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_other_settings(speed, tmp_path):
+    from rlcourse.core.errors import RLCourseError
+
+    argv = ["--task", "push", "--arms", "fast", "--seeds", "0", "--steps", "400", "--eval-every", "200",
+            "--eval-episodes", "1", "--out", str(tmp_path)]
+    assert speed.main(argv) == 0
+    folder = tmp_path / "offpolicy_speed" / "offpolicy_speed_fast_FetchPush-v4_seed0"
+    (folder / "model.pt").unlink()  # what a fresh checkout of the committed records holds
+    stamp = (folder / "meta.json").stat().st_mtime_ns
+    assert speed.main(argv) == 0  # summarised again from the records, nothing retrained
+    assert (folder / "meta.json").stat().st_mtime_ns == stamp and not (folder / "model.pt").exists()
+    doc = read_json(tmp_path / "offpolicy_speed_push.json", "benchmark")
+    assert [r["run_id"] for r in doc["results"]] == [folder.name]
+    with pytest.raises(RLCourseError, match="other settings.*eval_every"):
+        speed.main([a if a != "200" else "100" for a in argv])
