@@ -424,3 +424,25 @@ def test_curriculum_state_round_trip():
     assert "non-negative" in one_line_error(CurriculumState().load_state_dict, bad)
     assert "exactly the keys" in one_line_error(CurriculumState().load_state_dict, {"difficulty": 0.5})
     assert "different schedules" in one_line_error(curriculum, "FetchPush-v4", "mode=steps", restored)
+
+
+def test_sample_ranges_widens_the_boxes_and_nothing_else():
+    """The default ranges reproduce the plain task reset for reset; wider ones reach further from the gripper's start
+    (max |offset| over resets beyond the default half-width) and stay within the new one."""
+    from rlcourse.envs.wrappers import WRAPPERS
+
+    assert WRAPPERS["sample_ranges"].kind == "scene"
+    plain, same = make("FetchPickAndPlace-v4"), make(EnvSpec("FetchPickAndPlace-v4").with_wrappers("sample_ranges"))
+    for s in range(5):
+        a, b = plain.reset(seed=s)[0], same.reset(seed=s)[0]
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+    wide = make(EnvSpec("FetchPickAndPlace-v4").with_wrappers("sample_ranges:obj_range=0.2,target_range=0.2"))
+    start = wide.unwrapped.initial_gripper_xpos[:2]
+    obj, goal = [], []
+    for s in range(300):
+        o = wide.reset(seed=s)[0]
+        obj.append(np.abs(o["achieved_goal"][:2] - start).max())
+        goal.append(np.abs(o["desired_goal"][:2] - start).max())
+    assert 0.15 < max(obj) <= 0.2 + 1e-6 and 0.15 < max(goal) <= 0.2 + 1e-6
+    with pytest.raises(RLCourseError, match=r"obj_range must be in \[0, 0.2\]"):
+        EnvSpec("FetchPush-v4").with_wrappers("sample_ranges:obj_range=0.3").validate()

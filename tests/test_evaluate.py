@@ -87,6 +87,9 @@ def test_labelled_episodes_give_stratified_aggregates():
     assert sum(s["n_episodes"] for s in doc["strata"].values()) == doc["aggregate"]["n_episodes"] == 12
     for label, agg in doc["strata"].items():
         assert agg["n_episodes"] == labels.count(label)
+    from rlcourse.contract.evaluate import summarize_strata
+
+    assert summarize_strata(eps) == {"all": doc["aggregate"], **doc["strata"]}
     assert "strata" not in eval_report("plain", "FetchReach-v4", evaluate("random", "FetchReach-v4", 2), "random", False)
 
 

@@ -7,7 +7,7 @@ from rlcourse.core.errors import RLCourseError
 from rlcourse.contract.evaluate import evaluate, summarize_by_label
 from rlcourse.envs.spec import make
 from rlcourse.labs.pick import (PHASES, Geometry, ScriptedPickPlace, first_steps, goal_stratum, phase_counts,
-                                phase_of, table_height, trace_phases)
+                                phase_of, stress_specs, table_height, trace_phases)
 
 
 def test_strata_follow_the_tasks_own_branch():
@@ -95,3 +95,13 @@ def test_a_controller_that_never_holds_the_block_fails_in_the_air():
     strata = summarize_by_label(evaluate(clumsy, "FetchPickAndPlace-v4", n_episodes=30, seed=0,
                                          labeller=lambda env, obs: goal_stratum(env)))
     assert strata["air"]["success_rate"] == 0.0
+
+
+def test_stress_specs_perturb_one_thing_each():
+    from rlcourse.envs.spec import EnvSpec
+
+    specs = stress_specs("FetchPickAndPlace-v4", 0.01, 0.05, 0.2)
+    assert specs["clean"] == EnvSpec("FetchPickAndPlace-v4")
+    assert [[(w.name, w.params) for w in s.validate().wrappers] for s in list(specs.values())[1:]] == [
+        [("obs_noise", {"sigma": 0.01, "keys": ["observation"]})], [("action_noise", {"sigma": 0.05})],
+        [("sample_ranges", {"obj_range": 0.2, "target_range": 0.2})]]

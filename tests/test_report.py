@@ -329,3 +329,30 @@ def test_tb_scalars_reads_what_sb3_wrote(tmp_path, monkeypatch):
 def test_step_axis_labels_are_short_and_exact():
     labels = [report.steps_label(v) for v in (0, 950, 2500, 200_000, 1_500_000, 20_000_000)]
     assert labels == ["0", "950", "2.5k", "200k", "1.5M", "20M"]
+
+
+def test_success_drop_is_clean_minus_stressed_with_newcombes_interval():
+    from rlcourse.core.stats import difference_interval
+
+    clean = {"success_rate": 56 / 70, "n_episodes": 70}
+    stressed = {"success_rate": 48 / 80, "n_episodes": 80}
+    d = report.success_drop(clean, stressed)
+    assert d["drop"] == 56 / 70 - 48 / 80 and d["drop_ci95"] == list(difference_interval(56, 70, 48, 80))
+    assert report.success_drop(stressed, stressed)["drop"] == 0.0
+    lo, hi = report.success_drop({"success_rate": 1.0, "n_episodes": 50}, {"success_rate": 0.0, "n_episodes": 50})["drop_ci95"]
+    assert 0 < lo < hi <= 1.0  # never outside the possible range [-1, 1]
+
+
+def test_pooled_strata_pools_counts_per_stratum_and_feeds_success_drop():
+    doc = lambda k, n, ka, na: {"aggregate": {"success_rate": k / n, "n_episodes": n},
+                                "strata": {"air": {"success_rate": ka / na, "n_episodes": na},
+                                           "table": {"success_rate": (k - ka) / (n - na), "n_episodes": n - na}}}
+    pooled = report.pooled_strata([doc(90, 100, 40, 50), doc(80, 100, 30, 45)])
+    assert (pooled["all"]["successes"], pooled["all"]["n_episodes"]) == (170, 200)
+    assert (pooled["air"]["successes"], pooled["air"]["n_episodes"]) == (70, 95)
+    assert (pooled["table"]["successes"], pooled["table"]["n_episodes"]) == (100, 105)
+    assert pooled["air"]["success_rate"] == 70 / 95 and pooled["air"]["per_seed"] == [0.8, 30 / 45]
+    worse = report.pooled_strata([doc(50, 100, 5, 50)])
+    assert report.success_drop(pooled["air"], worse["air"])["drop"] == 70 / 95 - 5 / 50
+    with pytest.raises(RLCourseError):
+        report.pooled_strata([])

@@ -26,8 +26,8 @@ from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import atomic_write
 from rlcourse.core.paths import checkpoints_dir, figures_dir
 from rlcourse.contract.runs import Run, curve_table, list_runs, load_run
-from rlcourse.core.stats import (FETCH_HORIZON, MIN_SEEDS_FOR_T, UNBOUNDED, Bounds, format_interval, format_number,
-                                 format_range, metric_bounds, pooled_wilson, reward_bounds, t_interval)
+from rlcourse.core.stats import (FETCH_HORIZON, MIN_SEEDS_FOR_T, UNBOUNDED, Bounds, difference_interval,
+                                 format_interval, format_number, format_range, metric_bounds, pooled_wilson, reward_bounds, t_interval)
 
 # metric -> (where it lives, key, the quantity whose range bounds it; see rlcourse.core.stats.metric_bounds)
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -263,6 +263,33 @@ def first_reaching(run: Run, threshold: float, y: str = "eval_success_rate") -> 
         if value is not None and value >= threshold:
             return {"timesteps": int(steps), "wall_s": float(wall)}
     return None
+
+
+def _successes(summary: Mapping[str, Any]) -> tuple[int, int]:
+    """(successes, episodes) of a summary: a pooled count where it has one, else its rate times its episodes."""
+    n = int(summary["n_episodes"])
+    return (int(summary["successes"]) if "successes" in summary else round(summary["success_rate"] * n)), n
+
+
+def pooled_strata(docs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Success pooled over several eval documents (one per seed, same protocol), overall as ``"all"`` and per
+    stratum: :func:`~rlcourse.core.stats.pooled_wilson` of the per-document counts, plus ``success_rate``."""
+    if not docs:
+        raise RLCourseError("pooled_strata needs at least one evaluation")
+    out: dict[str, dict[str, Any]] = {}
+    for key in ["all", *sorted({k for d in docs for k in d.get("strata", {})})]:
+        parts = [d["aggregate"] if key == "all" else d.get("strata", {}).get(key) for d in docs]
+        pooled = pooled_wilson(_successes(p) for p in parts if p is not None)
+        out[key] = {**pooled, "success_rate": pooled["rate"]}
+    return out
+
+
+def success_drop(clean: Mapping[str, Any], stressed: Mapping[str, Any]) -> dict[str, Any]:
+    """How much success two :func:`~rlcourse.contract.evaluate.summarize` results differ by: ``drop`` = clean rate
+    minus stressed rate, with its 95% interval (Newcombe, :func:`~rlcourse.core.stats.difference_interval`).
+    :func:`pooled_strata` entries (pooled over seeds) work too."""
+    (k1, n1), (k2, n2) = (_successes(s) for s in (clean, stressed))
+    return {"drop": k1 / n1 - k2 / n2, "drop_ci95": list(difference_interval(k1, n1, k2, n2))}
 
 
 def ratio(a: float | None, b: float | None, digits: int = 4) -> float | None:

@@ -184,6 +184,11 @@ def summarize_by_label(episodes: list[dict[str, Any]]) -> dict[str, dict[str, An
     return {lab: summarize([e for e in episodes if e.get("label") == lab]) for lab in labels}
 
 
+def summarize_strata(episodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{"all": summarize(episodes), <label>: summarize(that stratum), ...}``."""
+    return {"all": summarize(episodes), **summarize_by_label(episodes)}
+
+
 def protocol(spec: EnvSpec, n_episodes: int, seed: int, deterministic: bool) -> dict[str, Any]:
     """What makes two evaluations comparable. ``rlcourse eval`` keeps a committed eval.json made under another
     protocol unless told to replace it."""

@@ -10,6 +10,12 @@ name, checks parameters without building anything (:func:`validate_params`) and 
 * ``action_scale``    ``a' = clip(scale * a)``.
 * ``action_filter``   exponential moving average ``a'_t = alpha a_t + (1 - alpha) a'_{t-1}``, zero at reset.
 * ``goal_curriculum`` goals moved from an easy anchor towards the task's own goal by a scheduled difficulty.
+* ``sample_ranges``   the half-widths of the uniform boxes the task draws the object's start and the goal from
+                      (``obj_range``, ``target_range``; both 0.15 m in every Fetch task): a wider or narrower scene.
+
+Kinds. An "action" wrapper changes what the simulator receives, an "observation" wrapper what the policy sees, a
+"task" wrapper what training asks for (stripped when a run is evaluated on its own task), and a "scene" wrapper the
+distribution the task itself samples from (kept: a run trained on a wider scene is judged on it).
 
 Randomness. A wrapper that draws random numbers owns a generator, ``noise_rng``, and never touches the base
 environment's ``np_random``: with ``sigma=0`` the trajectories are exactly the plain environment's. On
@@ -126,7 +132,7 @@ class ParamSpec:
 class WrapperInfo:
     """A registered wrapper: its class, parameters, one-line doc and kind.
 
-    ``kind`` is "action", "observation" or "task"; ``context`` names the build-time arguments the class accepts
+    ``kind`` is "action", "observation", "task" or "scene" (module docstring); ``context`` names the build-time arguments the class accepts
     besides its parameters (``stream``, ``curriculum_state``); ``check`` tests constraints between parameters.
     """
 
@@ -152,7 +158,7 @@ def register(name: str, cls: Callable[..., gym.Env], params: dict[str, ParamSpec
     """Add a wrapper to :data:`WRAPPERS` under ``name`` (a lower-case identifier) and return its entry."""
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"wrapper names are lower-case identifiers, not {name!r}")
-    if kind not in ("action", "observation", "task"):
+    if kind not in ("action", "observation", "task", "scene"):
         raise ValueError(f"unknown wrapper kind {kind!r}")
     WRAPPERS[name] = info = WrapperInfo(name, cls, dict(params), doc, kind, tuple(context), check)
     return info
@@ -336,6 +342,21 @@ class ActionFilter(gym.ActionWrapper):
         return _like(self._previous, action)
 
 
+class SampleRanges(gym.Wrapper):
+    """Sets the task's ``obj_range`` and ``target_range``, the half-widths (metres) of the boxes around the gripper's
+    start from which every reset draws the object's position and the goal. The Fetch constructors fix both at 0.15
+    (passing them as keyword arguments is an error there), so the wrapper sets the attributes the task reads at
+    each reset (a parameter left out keeps the default 0.15). Where it sits in the stack does not matter."""
+
+    def __init__(self, env: gym.Env, *, obj_range: float, target_range: float):
+        super().__init__(env)
+        task = env.unwrapped
+        for name, value in (("obj_range", obj_range), ("target_range", target_range)):
+            if not hasattr(task, name):
+                raise RLCourseError(f"sample_ranges: {type(task).__name__} has no {name}")
+            setattr(task, name, float(value))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Goal curriculum
 # ---------------------------------------------------------------------------------------------------------------
@@ -510,3 +531,9 @@ register("goal_curriculum", GoalCurriculum, {
     "threshold": ParamSpec(float, default=0.8, low=0.0, high=1.0, doc="success mode: success rate that raises d"),
 }, "goals moved from the object (or gripper) start towards the task's own goals by a scheduled difficulty",
     kind="task", context=("curriculum_state",), check=_check_curriculum)
+
+register("sample_ranges", SampleRanges, {
+    "obj_range": ParamSpec(float, default=0.15, low=0.0, high=0.2,
+                           doc="object start: half-width in metres, <= 0.2 (wider puts the block off the table)"),
+    "target_range": ParamSpec(float, default=0.15, low=0.0, high=0.2, doc="goal: half-width in metres, <= 0.2"),
+}, "the half-widths of the task's object-start and goal boxes (0.15 m by default in every Fetch task)", kind="scene")

@@ -204,3 +204,17 @@ def trace_phases(policy: Any, spec: Any = "FetchPickAndPlace-v4", n_episodes: in
         record["phases"] = phases
         record["phase_steps"] = phase_counts(phases)
     return episodes
+
+
+def stress_specs(env_id: str, obs_noise: float, action_noise: float, ranges: float) -> dict[str, Any]:
+    """The chapter's evaluation specs by name: the task itself (``clean``) and three perturbations of it, each one
+    named wrapper: Gaussian noise of ``obs_noise`` metres on the ``observation`` vector only (the goals stay exact),
+    Gaussian noise of ``action_noise`` on every action component, and object starts and goals drawn from boxes of
+    half-width ``ranges`` metres instead of the task's 0.15."""
+    from rlcourse.envs.spec import EnvSpec
+
+    base = EnvSpec(env_id)
+    return {"clean": base,
+            "obs noise": base.with_wrappers(f"obs_noise:sigma={obs_noise}"),
+            "action noise": base.with_wrappers(f"action_noise:sigma={action_noise}"),
+            "wider ranges": base.with_wrappers(f"sample_ranges:obj_range={ranges},target_range={ranges}")}
