@@ -13,15 +13,18 @@ the usual 100-episode evaluation. Minutes are the run's own wall-clock, evaluati
 For each task it writes ``benchmarks/results/offpolicy_speed_<task>.json`` (schema ``benchmark``): every run's steps
 and minutes to 0.5 and 0.9, its throughput and final success with a Wilson interval, and per arm the median over
 seeds with the ratio ``fast / arm`` (above 1: the arm is faster), plus ``offpolicy_speed_<task>.png``. Run folders
-go to ``benchmarks/results/offpolicy_speed/`` and their records (meta, curve, eval; not the model) are committed, so
-that a benchmark longer than one sitting can be finished later: a finished run is reused when its recorded settings
-match the arm's (otherwise the command stops with one line), an interrupted one resumes. Not part of ``make test``:
+go to ``benchmarks/results/offpolicy_speed/<host>/`` (``<host>`` names the CPU model and count: wall-clock differs
+by a factor of two between the hosts these benchmarks have run on, so runs of different hosts are never mixed) and
+their records (meta, curve, eval; not the model) are committed, so that a benchmark longer than one sitting can be
+finished later: a finished run is reused when its recorded settings and host match (otherwise the command stops
+with one line), an interrupted one resumes. Not part of ``make test``:
 Push takes about ten minutes per run, PickAndPlace up to half an hour.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -127,13 +130,23 @@ def settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config.get(k) for k in SETTINGS}
 
 
+def host_tag(hw: dict[str, Any]) -> str:
+    """A folder name for the host: its CPU model and count, e.g. ``amd-epyc-x2``."""
+    return re.sub(r"[^a-z0-9]+", "-", str(hw["cpu"]).lower()).strip("-") + f"-x{hw['cpu_count']}"
+
+
 def train_or_reuse(cfgs: list[TrainConfig]) -> list[Run]:
     """Train the configs whose run folder is missing (one at a time) and load every run without its model (the
     committed records carry none). A finished run recorded with other settings is an error, never silently reused."""
     folders = [Path(c.out_dir) / c.resolved_run_id() for c in cfgs]
+    here = host_tag(hardware())
     for cfg, folder in zip(cfgs, folders):
         if (folder / "meta.json").is_file():
-            stored = settings(load_run(folder, verify_model=False).meta["config"])
+            meta = load_run(folder, verify_model=False).meta
+            if host_tag(meta["hardware"]) != here:
+                raise RLCourseError(f"{folder} was trained on another host ({host_tag(meta['hardware'])}, this is "
+                                    f"{here}); its wall-clock is not comparable")
+            stored = settings(meta["config"])
             if stored != settings(cfg.portable()):
                 diff = sorted(k for k in SETTINGS if stored[k] != settings(cfg.portable())[k])
                 raise RLCourseError(f"{folder} was trained with other settings ({', '.join(diff)}); move it away to "
@@ -174,14 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     env_id, budget = TASKS[args.task]
     budget = args.steps or budget
     out = Path(args.out)
-    common = dict(out_dir=str(out / NAME), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
+    common = dict(out_dir=str(out / NAME / host_tag(hardware())), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at, checkpoint_every=50_000)
     cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=ARMS[arm],
                                             run_id=f"{NAME}_{arm}_{env_id}_seed{s}", **common)
             for arm in arms for s in seeds}
     print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
-          f"budget {budget:,} steps; run folders in {out / NAME}", flush=True)
+          f"budget {budget:,} steps; run folders in {common['out_dir']}", flush=True)
     runs = dict(zip(cfgs, train_or_reuse(list(cfgs.values()))))
     rows = [summarize_run(arm, run) for (arm, _), run in runs.items()]
     doc = {"schema": "rlcourse.benchmark/1", "name": f"{NAME}_{args.task}", "created_utc": utc_now(),

@@ -92,7 +92,9 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     argv = ["--task", "push", "--arms", "fast", "--seeds", "0", "--steps", "400", "--eval-every", "200",
             "--eval-episodes", "1", "--out", str(tmp_path)]
     assert speed.main(argv) == 0
-    folder = tmp_path / "offpolicy_speed" / "offpolicy_speed_fast_FetchPush-v4_seed0"
+    from rlcourse.core.provenance import hardware
+
+    folder = tmp_path / "offpolicy_speed" / speed.host_tag(hardware()) / "offpolicy_speed_fast_FetchPush-v4_seed0"
     (folder / "model.pt").unlink()  # what a fresh checkout of the committed records holds
     stamp = (folder / "meta.json").stat().st_mtime_ns
     assert speed.main(argv) == 0  # summarised again from the records, nothing retrained
@@ -101,3 +103,9 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     assert [r["run_id"] for r in doc["results"]] == [folder.name]
     with pytest.raises(RLCourseError, match="other settings.*eval_every"):
         speed.main([a if a != "200" else "100" for a in argv])
+    assert speed.host_tag({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) == "intel-r-xeon-r-processor-x2"
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["hardware"]["cpu"] = "Another CPU"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RLCourseError, match="another host"):
+        speed.main(argv)
