@@ -27,7 +27,7 @@ from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import dump_json, load_json, sha256, verify_sha256
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "run.schema.json"
-KINDS = ("meta", "eval", "curve", "throughput", "comparison", "benchmark", "repro")  # the last four are not run files
+KINDS = ("meta", "eval", "curve", "throughput", "comparison", "benchmark", "repro", "sweep")  # the last five are not run files
 META_SCHEMA = "rlcourse.meta/2"
 EVAL_SCHEMA = "rlcourse.eval/2"
 CURVE_SCHEMA = "rlcourse.curve/1"
