@@ -197,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("versions", help="print versions, git commit and hardware as JSON")
     sub.add_parser("chapters", help="list the chapters and their profiles")
 
+    w = sub.add_parser("sweep", help="run a grid of trainings and evaluations (a YAML spec; see rlcourse.training.sweep)")
+    w.add_argument("spec", help="the sweep's YAML file")
+    w.add_argument("--backend", default="local", help="local (a process pool, the default) or ray")
+    w.add_argument("--jobs", type=_positive_int, default=1, help="jobs at a time (local; a local Ray instance's CPUs)")
+    w.add_argument("--address", default=None, help="with --backend ray: join the cluster at this address "
+                   "(e.g. 10.0.0.5:6379, or 'auto' on a cluster node); default: start a local Ray instance")
+    w.add_argument("--cpus-per-job", type=float, default=1.0, help="with --backend ray: CPUs each job asks for")
+    w.add_argument("--gpus-per-job", type=float, default=0.0,
+                   help="with --backend ray: GPUs each job asks for (Ray hides GPUs from jobs that ask for none)")
+
     q = sub.add_parser("repro", help="train twice with the same seed and compare the evaluations")
     q.add_argument("--algo", required=True)
     q.add_argument("--env", required=True, dest="env_id")
@@ -347,13 +357,21 @@ def _repro(args: argparse.Namespace) -> int:
     return 0 if result["equal"] else 1
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from rlcourse.training.sweep import run_sweep
+
+    doc = run_sweep(args.spec, backend=args.backend, jobs=args.jobs, address=args.address,
+                    cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job)
+    return 1 if doc["counts"]["failed"] or doc["counts"]["skipped"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rlcourse`` command."""
     args = build_parser().parse_args(argv)
     from rlcourse.core.provenance import command_line
 
     args.command = command_line() if argv is None else command_line(["rlcourse", *argv])
-    handlers = {"train": _train, "eval": _eval, "run": _run, "chapters": _chapters, "repro": _repro}
+    handlers = {"train": _train, "eval": _eval, "run": _run, "chapters": _chapters, "repro": _repro, "sweep": _sweep}
     try:
         if args.cmd == "versions":
             from rlcourse.envs.fetch import configure_gl

@@ -81,6 +81,11 @@ BAD_INPUTS = [
     (["train", "--algo", "ppo", "--env", "FetchReach-v1"], "unknown environment"),
     (["eval", "random", "--env", "FetchReach-v4", "--out", "r.json"], "writes a run folder"),
     (["train", "--recipe", "origin", "--env", "FetchReach-v4", "--hp", "buffer_size=abc"], "expects an integer"),
+    (["sweep", "/no/such/sweep.yaml"], "sweep spec /no/such/sweep.yaml not found"),
+    (["sweep", "/no/such/sweep.yaml", "--backend", "slurm"], "unknown backend 'slurm'"),
+    (["sweep", "/no/such/sweep.yaml", "--address", "10.0.0.5:6379"], "--address joins a Ray cluster"),
+    (["sweep", "/no/such/sweep.yaml", "--jobs", "0"], "--jobs"),
+    (["sweep", "/no/such/sweep.yaml", "--backend", "ray", "--gpus-per-job", "nan"], "gpus_per_job must be"),
 ]
 
 

@@ -115,3 +115,13 @@ def test_backend_arguments_are_checked(tmp_path):
         sweep.run_sweep(_eval_only(tmp_path), address="10.0.0.1:6379", progress=None)
     with pytest.raises(RLCourseError, match="jobs"):
         sweep.run_sweep(_eval_only(tmp_path), jobs=0, progress=None)
+
+
+def test_the_example_sweep_plans_nine_evaluations_of_committed_runs():
+    from rlcourse.core.paths import project_root
+
+    header, trains, evals = sweep.plan(sweep.load_spec(project_root() / "sweeps" / "reach_obs_noise.yaml"))
+    assert header["name"] == "reach_obs_noise" and trains == [] and len(evals) == 9
+    assert all((project_root() / "checkpoints" / f"fastsac_her_FetchReach-v4_seed{s}").is_dir() for s in (0, 1, 2))
+    assert evals[1].payload["spec"]["wrappers"] == [{"name": "obs_noise",
+                                                     "params": {"keys": ["observation"], "sigma": 0.01}}]

@@ -347,8 +347,10 @@ def run_local(jobs_: list[Job], jobs: int) -> list[dict[str, Any]]:
     return [records[j.id] for j in jobs_]
 
 
-def run_ray(jobs_: list[Job], address: str | None, jobs: int, cpus_per_job: float = 1.0) -> list[dict[str, Any]]:
-    """Each job as a Ray task (no retries), on the cluster at ``address`` or on a local instance with ``jobs`` CPUs."""
+def run_ray(jobs_: list[Job], address: str | None, jobs: int, cpus_per_job: float = 1.0,
+            gpus_per_job: float = 0.0) -> list[dict[str, Any]]:
+    """Each job as a Ray task (no retries), on the cluster at ``address`` or on a local instance with ``jobs`` CPUs.
+    Ray hides the GPUs from a task that asks for none, so a sweep that trains on GPUs sets ``gpus_per_job``."""
     ray = ray_module()
     started = not ray.is_initialized()
     if started:
@@ -358,7 +360,7 @@ def run_ray(jobs_: list[Job], address: str | None, jobs: int, cpus_per_job: floa
             ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
                      object_store_memory=200 * 1024 * 1024)
     try:
-        task = ray.remote(num_cpus=cpus_per_job, max_retries=0)(execute)
+        task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=0)(execute)
         refs = {task.remote(job): job for job in jobs_}
         records: dict[str, dict[str, Any]] = {}
         while refs:
@@ -390,8 +392,10 @@ def ray_module() -> Any:
 
 
 def run_sweep(spec: dict[str, Any] | Path | str, backend: str = "local", jobs: int = 1, address: str | None = None,
-              progress: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Run (or finish) a sweep and write ``<out>/summary.json``; returns the summary."""
+              progress: Callable[[str], None] | None = print, cpus_per_job: float = 1.0,
+              gpus_per_job: float = 0.0) -> dict[str, Any]:
+    """Run (or finish) a sweep and write ``<out>/summary.json``; returns the summary. ``cpus_per_job`` and
+    ``gpus_per_job`` are what each Ray task asks for (the local backend runs ``jobs`` processes at a time)."""
     from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
     from rlcourse.contract.runs import read_json, write_json
 
@@ -401,6 +405,9 @@ def run_sweep(spec: dict[str, Any] | Path | str, backend: str = "local", jobs: i
         raise RLCourseError(f"jobs must be a positive integer, got {jobs!r}")
     if address is not None and backend != "ray":
         raise RLCourseError("--address joins a Ray cluster; use it with --backend ray")
+    for name, value in (("cpus_per_job", cpus_per_job), ("gpus_per_job", gpus_per_job)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1024:
+            raise RLCourseError(f"{name} must be a number in [0, 1024], got {value!r}")
     if backend == "ray":
         ray_module()
     header, trains, evals = plan(load_spec(spec) if isinstance(spec, (str, Path)) else spec)
@@ -410,7 +417,7 @@ def run_sweep(spec: dict[str, Any] | Path | str, backend: str = "local", jobs: i
         if old["name"] != header["name"]:
             raise RLCourseError(f"{summary_path} belongs to sweep {old['name']!r}; choose another out folder")
     say = progress or (lambda _: None)
-    runner = (lambda todo: run_local(todo, jobs)) if backend == "local" else (lambda todo: run_ray(todo, address, jobs))
+    runner = (lambda todo: run_local(todo, jobs)) if backend == "local" else (lambda todo: run_ray(todo, address, jobs, cpus_per_job, gpus_per_job))
 
     records: dict[str, dict[str, Any]] = {}
     for stage in (trains, evals):
