@@ -141,12 +141,7 @@ def exercise_3(difficulties: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 1.0), heig
 # --- exercise 4 ---------------------------------------------------------------------------------------------------
 
 
-def demonstrations(n: int, seed: int = 0, policy: Any = None) -> list[her.Episode]:
-    """``n`` episodes of the scripted controller (or random actions with ``policy=False``), seeded ``seed + i``."""
-    env = make(ENV)
-    controller = pick.ScriptedPickPlace() if policy is None else policy
-    act = None if controller is False else controller.action
-    return [her.collect_episode(env, act, seed=seed + i) for i in range(n)]
+demonstrations = pick.demonstrations  # n episodes of the scripted controller (policy=False: random actions)
 
 
 def relabelled_air_share(episodes: Sequence[her.Episode], height: float = 0.05, k: int = 4, batch: int = 20_000,

@@ -278,3 +278,46 @@ def test_a_worker_that_cannot_build_its_environments_says_why():
 
     with pytest.raises(RLCourseError, match="environment worker failed"):
         WorkerEnvs({"id": "FetchPush-v4", "kwargs": {"no_such_argument": 1}, "wrappers": []}, 1)
+
+
+def test_demonstrations_round_trip_and_are_checked_before_reading(tmp_path):
+    from rlcourse.labs import pick
+
+    eps = pick.demonstrations(2, seed=5)
+    path = tmp_path / "demos.npz"
+    digest = pick.save_demonstrations(path, eps)
+    z = fastsac.load_demonstrations(path, digest)
+    assert z["observations"].shape == (2, 51, 25) and z["actions"].shape == (2, 50, 4)
+    assert np.array_equal(z["achieved_goals"][1], eps[1].achieved_goals.astype(np.float32))
+    with pytest.raises(RLCourseError, match="corrupt or was modified"):
+        fastsac.load_demonstrations(path, "0" * 64)
+    with pytest.raises(RLCourseError, match="not found"):
+        fastsac.load_demonstrations(tmp_path / "none.npz", digest)
+    with pytest.raises(RLCourseError, match="expected finite arrays"):
+        fastsac.save_demonstrations(tmp_path / "bad.npz", z["observations"], z["achieved_goals"], z["desired_goals"],
+                                    z["actions"][:, :10])
+    with pytest.raises(RLCourseError, match="go together"):
+        fastsac.config_from({"demonstrations": str(path)})
+    with pytest.raises(RLCourseError, match="expects a string"):
+        fastsac.config_from({"demonstrations": 3, "demonstrations_sha256": digest})
+
+
+def test_demonstrations_fill_the_buffer_before_the_first_step(tmp_path):
+    """The normaliser has seen every observation that entered the buffer: the demonstrations' and the run's own."""
+    from rlcourse.labs import pick
+
+    path = tmp_path / "demos.npz"
+    digest = pick.save_demonstrations(path, pick.demonstrations(3))
+    hp = {"hidden": 16, "batch_size": 32, "learning_starts": 100, "demonstrations": str(path),
+          "demonstrations_sha256": digest}
+    cfg = TrainConfig(algo="fastsac", env_id="FetchPickAndPlace-v4", seed=0, total_steps=200, n_envs=2, her=True,
+                      hyperparameters=hp, out_dir=str(tmp_path / "runs"), final_eval_episodes=1, torch_threads=1,
+                      tensorboard=False)
+    run = train(cfg)
+    agent = fastsac.load_agent(run.verified("model"))
+    assert agent.obs_norm.count == (3 + 200 // 50) * 51
+    assert run.meta["hyperparameters"]["demonstrations_sha256"] == digest
+    tampered = dict(hp, demonstrations_sha256="f" * 64)
+    with pytest.raises(RLCourseError, match="corrupt or was modified"):
+        train(TrainConfig(**{**cfg.__dict__, "hyperparameters": tampered, "run_id": "tampered"}))
+    assert not (tmp_path / "runs" / "tampered").exists() and not (tmp_path / "runs" / "tampered.partial").exists()

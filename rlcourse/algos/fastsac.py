@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ class FastSACConfig:
     norm_clip: float = 5.0
     layer_norm: bool = False  # layer normalisation after each hidden layer of the critics (keeps high UTD stable)
     env_worker: bool = False  # step the environments in a worker process while the learner updates (2 cores)
+    demonstrations: str = ""  # an .npz of whole episodes (save_demonstrations) put in the replay buffer first
+    demonstrations_sha256: str = ""  # that file's SHA-256, checked before it is read
 
 
 # Every setting's range (sizes capped where a typo would exhaust memory or time); those in _OPEN_BELOW exclude
@@ -92,6 +95,10 @@ def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
         if name not in names:
             raise RLCourseError(f"unknown hyperparameter {name!r} for fastsac; valid: {', '.join(sorted(names))}")
         default = getattr(FastSACConfig(), name)
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise RLCourseError(f"hyperparameter {name} expects a string, got {value!r}")
+            continue
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RLCourseError(f"hyperparameter {name} expects {type(default).__name__}, got {value!r}")
         if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
@@ -106,7 +113,60 @@ def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
             raise RLCourseError(f"fastsac hyperparameter {name}={value:g} is out of range {bracket}{low:g}, {high:g}]")
     if cfg.auto_ent_coef and cfg.ent_coef == 0:
         raise RLCourseError("fastsac: auto_ent_coef learns α starting from ent_coef; give ent_coef a positive start")
+    if bool(cfg.demonstrations) != bool(cfg.demonstrations_sha256):
+        raise RLCourseError("fastsac: demonstrations and demonstrations_sha256 go together (the file and its SHA-256)")
+    if cfg.demonstrations_sha256 and not re.fullmatch(r"[0-9a-f]{64}", cfg.demonstrations_sha256):
+        raise RLCourseError("fastsac: demonstrations_sha256 must be 64 lower-case hex digits")
     return cfg
+
+
+DEMO_ARRAYS = ("observations", "achieved_goals", "desired_goals", "actions")
+
+
+def save_demonstrations(path: Path | str, observations: np.ndarray, achieved_goals: np.ndarray,
+                        desired_goals: np.ndarray, actions: np.ndarray) -> str:
+    """Write whole episodes for ``demonstrations`` as an .npz of four float32 arrays, shapes (N, T + 1, obs),
+    (N, T + 1, goal), (N, goal) and (N, T, act); returns the file's SHA-256 (what ``demonstrations_sha256`` takes)."""
+    from rlcourse.core.io import atomic_write, sha256
+
+    arrays = dict(zip(DEMO_ARRAYS, (np.asarray(a, dtype=np.float32) for a in
+                                    (observations, achieved_goals, desired_goals, actions))))
+    _check_demo_shapes(arrays, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    return sha256(atomic_write(Path(path), write))
+
+
+def load_demonstrations(path: Path | str, expected_sha256: str) -> dict[str, np.ndarray]:
+    """The episodes of a demonstrations file, after checking its SHA-256; arrays only (``allow_pickle=False``).
+    A relative path is read from the project root."""
+    from rlcourse.core.io import verify_sha256
+    from rlcourse.core.paths import project_root
+
+    path = Path(path)
+    path = path if path.is_absolute() else project_root() / path
+    if not path.is_file():
+        raise RLCourseError(f"demonstrations file {path} not found")
+    verify_sha256(path, expected_sha256, what="demonstrations file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k], dtype=np.float32) for k in DEMO_ARRAYS}
+    except (KeyError, ValueError, OSError) as exc:
+        raise RLCourseError(f"demonstrations file {path} is not a set of episodes ({exc})") from None
+    _check_demo_shapes(arrays, path)
+    return arrays
+
+
+def _check_demo_shapes(a: dict[str, np.ndarray], path: Path | str) -> None:
+    obs, ag, goal, act = (a[k] for k in DEMO_ARRAYS)
+    ok = (obs.ndim == ag.ndim == act.ndim == 3 and goal.ndim == 2 and len(obs) == len(ag) == len(goal) == len(act) > 0
+          and obs.shape[1] == ag.shape[1] == act.shape[1] + 1 and ag.shape[2] == goal.shape[1])
+    if not ok or not all(np.isfinite(x).all() for x in (obs, ag, goal, act)):
+        raise RLCourseError(f"demonstrations {path}: expected finite arrays (N, T+1, obs), (N, T+1, goal), (N, goal), "
+                            f"(N, T, act); got {[x.shape for x in (obs, ag, goal, act)]}")
 
 
 class Normalizer:
@@ -372,7 +432,9 @@ class FastSACBackend:
     off_policy = True
 
     def validate(self, cfg: TrainConfig) -> None:
-        config_from(cfg.hyperparameters)
+        hp = config_from(cfg.hyperparameters)
+        if hp.demonstrations:
+            load_demonstrations(hp.demonstrations, hp.demonstrations_sha256)  # present, unmodified, well-formed
         if cfg.normalize_obs:
             raise RLCourseError("fastsac normalises its inputs itself (hyperparameter normalize); leave normalize_obs off")
         if cfg.her and cfg.her_kwargs.get("goal_selection_strategy", "future") != "future":
@@ -415,10 +477,21 @@ class FastSACBackend:
         T = probe.spec.max_episode_steps
         space = probe.observation_space
         dims = (space["observation"].shape[0], space["desired_goal"].shape[0], probe.action_space.shape[0])
-        buffer = EpisodeBuffer(cfg.total_steps // T + cfg.n_envs + 1, T, *dims, k=k)
+        demos = load_demonstrations(hp.demonstrations, hp.demonstrations_sha256) if hp.demonstrations else None
+        if demos is not None and (demos["actions"].shape[1:] != (T, dims[2]) or demos["observations"].shape[2] != dims[0]
+                                  or demos["desired_goals"].shape[1] != dims[1]):
+            raise RLCourseError(f"demonstrations {hp.demonstrations} do not fit {cfg.env_id}: episodes of "
+                                f"{demos['actions'].shape[1]} steps with observations of {demos['observations'].shape[2]}")
+        n_demos = 0 if demos is None else len(demos["actions"])
+        buffer = EpisodeBuffer(cfg.total_steps // T + cfg.n_envs + 1 + n_demos, T, *dims, k=k)
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
         agent = Agent(*dims, hp)
+        if demos is not None and not writer.resume:  # (a resumed run's saved buffer holds them already)
+            for obs_, ag_, goal_, act_ in zip(*(demos[k_] for k_ in DEMO_ARRAYS)):
+                buffer.add(obs_, ag_, goal_, act_)
+                agent.obs_norm.update(obs_)
+                agent.goal_norm.update(np.concatenate([ag_, goal_[None]]))
         steps, updates, debt, resumed = 0, 0, 0.0, 0
         recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
         if writer.resume:

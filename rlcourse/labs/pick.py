@@ -218,3 +218,27 @@ def stress_specs(env_id: str, obs_noise: float, action_noise: float, ranges: flo
             "obs noise": base.with_wrappers(f"obs_noise:sigma={obs_noise}"),
             "action noise": base.with_wrappers(f"action_noise:sigma={action_noise}"),
             "wider ranges": base.with_wrappers(f"sample_ranges:obj_range={ranges},target_range={ranges}")}
+
+
+def demonstrations(n: int, seed: int = 0, policy: Any = None, spec: Any = "FetchPickAndPlace-v4") -> list[Any]:
+    """``n`` whole episodes (:class:`rlcourse.labs.her.Episode`) of ``policy`` (default: the scripted controller;
+    ``False``: random actions), episode ``i`` seeded ``seed + i``: data for the replay buffer (chapter 5)."""
+    from rlcourse.envs.spec import make
+    from rlcourse.labs.her import collect_episode
+
+    env = make(spec)
+    try:
+        controller = ScriptedPickPlace() if policy is None else policy
+        act = None if controller is False else controller.action
+        return [collect_episode(env, act, seed=seed + i) for i in range(n)]
+    finally:
+        env.close()
+
+
+def save_demonstrations(path: Any, episodes: list[Any]) -> str:
+    """Write ``episodes`` as a demonstrations file for fastsac (``rlcourse.algos.fastsac.save_demonstrations``);
+    returns its SHA-256, which a run's ``demonstrations_sha256`` hyperparameter must repeat."""
+    from rlcourse.algos.fastsac import save_demonstrations as save
+
+    return save(path, np.stack([e.observations for e in episodes]), np.stack([e.achieved_goals for e in episodes]),
+                np.stack([e.desired_goal for e in episodes]), np.stack([e.actions for e in episodes]))
