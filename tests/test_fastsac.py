@@ -286,6 +286,7 @@ def test_demonstrations_round_trip_and_are_checked_before_reading(tmp_path):
     eps = pick.demonstrations(2, seed=5)
     path = tmp_path / "demos.npz"
     digest = pick.save_demonstrations(path, eps)
+    assert pick.save_demonstrations(tmp_path / "again.npz", eps) == digest  # byte for byte reproducible
     z = fastsac.load_demonstrations(path, digest)
     assert z["observations"].shape == (2, 51, 25) and z["actions"].shape == (2, 50, 4)
     assert np.array_equal(z["achieved_goals"][1], eps[1].achieved_goals.astype(np.float32))
