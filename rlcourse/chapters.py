@@ -177,7 +177,8 @@ CHAPTERS: dict[str, Chapter] = {
             # quick: the labs, the scripted controller clean and under stress, and a short SAC+HER run (fast recipe);
             #   the reference runs are read from checkpoints/.
             # full: the same measurements on more resets and episodes, and the reference runs ("reference"): sparse
-            #   + HER and the same with a goal curriculum on 3 seeds, a dense run without HER, each evaluated by
+            #   + HER with scripted demonstrations in the replay buffer (recipe pick_demos), without them, and
+            #   with a goal curriculum instead, on 3 seeds each, and a dense run without HER; every run evaluated by
             #   stratum and on the stress specs ("stress": noise sigmas and the wider sampling ranges).
             quick={"env_id": "FetchPickAndPlace-v4", "torch_threads": 1, "strata_resets": 200, "random_episodes": 30,
                    "trace_episodes": 8, "scripted_episodes": 40,
@@ -185,11 +186,15 @@ CHAPTERS: dict[str, Chapter] = {
                    "curriculum_check": {"resets": 50, "schedule_steps": 400},
                    "run": {"recipe": "fast", "seed": 0, "total_steps": 10_000, "eval_every": 2_500,
                            "curve_eval_episodes": 10, "eval_episodes": 50},
-                   "reference": {"recipe": "fast", "seeds": [0, 1, 2], "total_steps": 400_000, "eval_every": 10_000,
-                                 "curve_eval_episodes": 20, "eval_episodes": 100,
-                                 "curriculum": "goal_curriculum:mode=steps,start=0,end=1,steps=150000",
-                                 "dense": {"env_id": "FetchPickAndPlaceDense-v4", "seeds": [0],
-                                           "total_steps": 200_000}}},
+                   "reference": {"seeds": [0, 1, 2], "eval_every": 10_000, "curve_eval_episodes": 20,
+                                 "eval_episodes": 100,
+                                 "groups": {
+                                     "demos": {"recipe": "pick_demos", "total_steps": 100_000},
+                                     "her": {"recipe": "fast_worker", "total_steps": 400_000},
+                                     "curriculum": {"recipe": "fast_worker", "total_steps": 400_000, "wrappers": [
+                                         "goal_curriculum:mode=steps,start=0,end=1,steps=150000"]},
+                                     "dense": {"recipe": "fast_worker", "env_id": "FetchPickAndPlaceDense-v4",
+                                               "her": False, "seeds": [0], "total_steps": 200_000}}}},
             full={"strata_resets": 2000, "random_episodes": 100, "trace_episodes": 20, "scripted_episodes": 100,
                   "curriculum_check": {"resets": 200},
                   "run": {"total_steps": 50_000, "eval_every": 5_000, "curve_eval_episodes": 20, "eval_episodes": 100}},

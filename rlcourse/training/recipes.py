@@ -5,7 +5,11 @@
 goals, everything else stable-baselines3's default. ``"fast"`` is :mod:`rlcourse.algos.fastsac` (normalised inputs,
 clipped targets, fused twin critics) with 4 environments, 128 x 128 networks, batch 256, learning rate 1e-3,
 tau 0.05 and one gradient step per two environment steps. ``benchmarks/her_push_speed.py`` trains both on
-FetchPush-v4 side by side. :func:`recipe_config` turns a recipe into a :class:`~rlcourse.training.train.TrainConfig`.
+FetchPush-v4 side by side. ``"fast_worker"`` is ``"fast"`` with the environments stepped in a second process while
+the learner updates (``env_worker``, chapter 5's speed study, ``benchmarks/offpolicy_speed.py``). ``"pick_demos"`` is
+``"fast_worker"`` with 100 episodes of chapter 5's scripted controller in the replay buffer from the start
+(:data:`PICK_DEMONSTRATIONS`, made by ``rlcourse.labs.pick.demonstrations``): the recipe that solves
+FetchPickAndPlace. :func:`recipe_config` turns a recipe into a :class:`~rlcourse.training.train.TrainConfig`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,12 @@ from typing import Any
 from rlcourse.core.errors import RLCourseError
 
 HER_FUTURE_4 = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
+
+PICK_DEMONSTRATIONS = {"file": "checkpoints/demonstrations/scripted_FetchPickAndPlace-v4_n100.npz",
+                       "sha256": "626d1ca8452033496d830a2f61bfd5a3287cca15495cac874329a54de3b6ac8b",
+                       "episodes": 100, "first_seed": 50_000}
+"""The committed demonstrations of ``"pick_demos"``: ``rlcourse.labs.pick.demonstrations(100, seed=50_000)`` saved
+with ``rlcourse.labs.pick.save_demonstrations`` (byte-for-byte reproducible)."""
 
 RECIPES: dict[str, dict[str, Any]] = {
     "origin": {
@@ -33,6 +43,10 @@ RECIPES: dict[str, dict[str, Any]] = {
                             "tau": 0.05, "gamma": 0.95, "ent_coef": 0.05, "learning_starts": 1000},
     },
 }
+RECIPES["fast_worker"] = {**RECIPES["fast"], "hyperparameters": {**RECIPES["fast"]["hyperparameters"], "env_worker": True}}
+RECIPES["pick_demos"] = {**RECIPES["fast_worker"], "hyperparameters": {
+    **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": PICK_DEMONSTRATIONS["file"],
+    "demonstrations_sha256": PICK_DEMONSTRATIONS["sha256"]}}
 
 
 def recipe(name: str) -> dict[str, Any]:
