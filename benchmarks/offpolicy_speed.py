@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/offpolicy_speed.py --task push                 # every arm, seeds 0 1 2
     .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --seeds 0
-    .venv/bin/python benchmarks/offpolicy_speed.py --task pick --arms fast,best
+    .venv/bin/python benchmarks/offpolicy_speed.py --task pick --arms fast,worker,demos
 
 Each arm is the fast recipe (``rlcourse.training.recipes``) with one set of changes (``ARMS``), trained through the
 course's contract **one run at a time**, so that a run has the machine to itself (the ``worker`` lever uses the
@@ -51,14 +51,20 @@ ARMS: dict[str, dict[str, Any]] = {
     "ln_utd1": {"layer_norm": True, "updates_per_step": 1.0},  # layer-normalised critics, twice the updates
     "batch512": {"batch_size": 512},  # twice the samples per gradient step
     "best": {"env_worker": True, "layer_norm": True, "updates_per_step": 1.0},  # the candidate combination
+    # PickAndPlace only: the worker with 100 scripted episodes in the replay buffer (the recipe pick_demos)
+    "demos": {k: v for k, v in recipes.recipe("pick_demos")["hyperparameters"].items()
+              if recipes.recipe("fast")["hyperparameters"].get(k) != v},
 }
 """Each arm's changes to the fast recipe's hyperparameters."""
+ONLY_FOR = {"demos": "pick"}
+"""Arms that make sense for one task only (the demonstrations are PickAndPlace episodes)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=sorted(TASKS), default="push")
-    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {', '.join(ARMS)} (fast first)")
+    p.add_argument("--arms", default=None, help=f"comma-separated, from {', '.join(ARMS)} (fast first; default: "
+                   "every arm the task allows)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--steps", type=int, default=0, help="budget per run (default: the task's)")
     p.add_argument("--eval-every", type=int, default=10_000)
@@ -177,13 +183,16 @@ def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    arms = parse_list(args.arms, "arms", ARMS)
+    arms = parse_list(args.arms or ",".join(a for a in ARMS if ONLY_FOR.get(a, args.task) == args.task), "arms", ARMS)
     seeds = parse_list(args.seeds, "seeds")
     if not all(s.isdigit() for s in seeds):
         raise RLCourseError(f"--seeds must be non-negative integers, got {args.seeds!r}")
     seeds = [int(s) for s in seeds]
     if args.steps < 0 or not 0.0 <= args.stop_at <= 1.0:
         raise RLCourseError("--steps must be >= 0 (0: the task's budget) and --stop-at in [0, 1]")
+    wrong = [a for a in arms if ONLY_FOR.get(a, args.task) != args.task]
+    if wrong:
+        raise RLCourseError(f"arm {wrong[0]!r} is for --task {ONLY_FOR[wrong[0]]} only")
     env_id, budget = TASKS[args.task]
     budget = args.steps or budget
     out = Path(args.out)

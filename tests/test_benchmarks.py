@@ -55,6 +55,7 @@ def test_speed_arms_are_valid_fastsac_settings(speed):
     assert list(speed.ARMS)[0] == "fast" and speed.ARMS["fast"] == {}
     for changes in speed.ARMS.values():
         config_from({**recipe("fast")["hyperparameters"], **changes})
+    assert {**recipe("fast")["hyperparameters"], **speed.ARMS["demos"]} == recipe("pick_demos")["hyperparameters"]
 
 
 def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
@@ -78,7 +79,8 @@ def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
 
 @pytest.mark.parametrize("argv, message", [(["--arms", "fast,warp"], "unknown arm 'warp'"),
                                            (["--seeds", "0,x"], "non-negative integers"),
-                                           (["--seeds", "1,1"], "distinct"), (["--stop-at", "1.5"], "--stop-at")])
+                                           (["--seeds", "1,1"], "distinct"), (["--stop-at", "1.5"], "--stop-at"),
+                                           (["--task", "push", "--arms", "fast,demos"], "for --task pick only")])
 def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
     from rlcourse.core.errors import RLCourseError
 

@@ -105,3 +105,17 @@ def test_stress_specs_perturb_one_thing_each():
     assert [[(w.name, w.params) for w in s.validate().wrappers] for s in list(specs.values())[1:]] == [
         [("obs_noise", {"sigma": 0.01, "keys": ["observation"]})], [("action_noise", {"sigma": 0.05})],
         [("sample_ranges", {"obj_range": 0.2, "target_range": 0.2})]]
+
+
+def test_the_committed_demonstrations_are_the_scripted_controllers_episodes(tmp_path):
+    """recipes.PICK_DEMONSTRATIONS is what pick.demonstrations makes from its recorded seeds, byte for byte, and
+    every episode of it succeeds."""
+    from rlcourse.core.io import sha256
+    from rlcourse.core.paths import project_root
+    from rlcourse.labs.pick import demonstrations, save_demonstrations
+    from rlcourse.training.recipes import PICK_DEMONSTRATIONS as D
+
+    assert sha256(project_root() / D["file"]) == D["sha256"]
+    eps = demonstrations(D["episodes"], seed=D["first_seed"])
+    assert save_demonstrations(tmp_path / "again.npz", eps) == D["sha256"]
+    assert all(e.rewards[-1] == 0.0 for e in eps)
