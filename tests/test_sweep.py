@@ -1,8 +1,6 @@
 """The sweep runner: grids expand into jobs, finished jobs are skipped, failures are one line, and the local
 process pool and a local Ray instance give the same results."""
 
-import json
-
 import pytest
 
 from rlcourse.contract.runs import read_json
