@@ -40,6 +40,11 @@ def _spec(tmp_path, out="out", **changes):
     ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "labeller": "os:system"}}, "must be rlcourse"),
     ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "episods": 3}}, "unknown evaluate key 'episods'"),
     ({"evaluate": {"run": "x", "spec": "FetchWalk-v4"}}, "FetchWalk"),
+    ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "episodes": 0}}, "evaluate episodes"),
+    ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "episodes": 2.5}}, "evaluate episodes"),
+    ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "episodes": float("nan")}}, "evaluate episodes"),
+    ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "seed": "ten"}}, "evaluate seed"),
+    ({"evaluate": {"run": "x", "spec": "FetchReach-v4", "seed": -1}}, "evaluate seed"),
     ({"train": {"algo": "fastsac", "env_id": "FetchReach-v4", "seed": 0, "total_steps": -5}}, "total_steps"),
     ({"train": {"algo": "fastsac", "env_id": "FetchReach-v4", "seed": "{seed}", "total_steps": 400,
                 "run_id": "same"}}, "different settings"),
@@ -123,3 +128,11 @@ def test_the_example_sweep_plans_nine_evaluations_of_committed_runs():
     assert all((project_root() / "checkpoints" / f"fastsac_her_FetchReach-v4_seed{s}").is_dir() for s in (0, 1, 2))
     assert evals[1].payload["spec"]["wrappers"] == [{"name": "obs_noise",
                                                      "params": {"keys": ["observation"], "sigma": 0.01}}]
+
+
+def test_an_out_that_is_not_a_folder_is_a_one_line_error(tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(RLCourseError, match="is not a folder"):
+        sweep.run_sweep({**_eval_only(tmp_path), "out": str(tmp_path / "taken")}, progress=None)
+    with pytest.raises(RLCourseError, match="must be a folder path"):
+        sweep.run_sweep({**_eval_only(tmp_path), "out": ""}, progress=None)

@@ -137,7 +137,7 @@ def _labeller(name: str | None) -> Callable[..., str] | None:
 def plan(spec: dict[str, Any]) -> tuple[dict[str, Any], list[Job], list[Job]]:
     """Check ``spec`` and expand it into training and evaluation jobs. Returns (normalised header, trains, evals)."""
     from rlcourse.core.paths import project_root
-    from rlcourse.contract.config import DEFAULT_EVAL_SEED, TrainConfig
+    from rlcourse.contract.config import DEFAULT_EVAL_SEED, MAX_SEED, TrainConfig, check_int
     from rlcourse.envs.spec import EnvSpec
     from rlcourse.training import recipes
     from rlcourse.training.train import validate_config
@@ -154,8 +154,12 @@ def plan(spec: dict[str, Any]) -> tuple[dict[str, Any], list[Job], list[Job]]:
         raise RLCourseError(f"sweep name {spec['name']!r} must be letters, digits, '_' or '-'")
     if "train" not in spec and "evaluate" not in spec:
         raise RLCourseError("a sweep needs train, evaluate or both")
+    if not isinstance(spec["out"], str) or not spec["out"]:
+        raise RLCourseError(f"a sweep's out must be a folder path, got {spec['out']!r}")
     out = Path(spec["out"])
     out = out if out.is_absolute() else project_root() / out
+    if out.exists() and not out.is_dir():
+        raise RLCourseError(f"sweep out {out} exists and is not a folder")
     points = grid_points(spec["grid"])
 
     trains: dict[str, Job] = {}
@@ -217,10 +221,11 @@ def plan(spec: dict[str, Any]) -> tuple[dict[str, Any], list[Job], list[Job]]:
             env_spec = env_spec.validate()
             run = Path(str(e["run"]))
             run = (run if run.is_absolute() else project_root() / run).resolve()
+            episodes = check_int("evaluate episodes", e.get("episodes", 100), 1, 100_000)
+            first = check_int("evaluate seed", e.get("seed", DEFAULT_EVAL_SEED), 0, MAX_SEED - episodes)
             name = "eval_" + "_".join(f"{k}-{_slug(v)}" for k, v in point.items())
             job = Job("eval", name, {"run": str(run), "spec": env_spec.to_json(),
-                                      "n_episodes": int(e.get("episodes", 100)),
-                                      "seed": int(e.get("seed", DEFAULT_EVAL_SEED)), "labeller": e.get("labeller"),
+                                      "n_episodes": episodes, "seed": first, "labeller": e.get("labeller"),
                                       "out": str(out / "evals" / f"{name}.json")}, [point])
             job.needs = train_id if folder is not None and str(run) == folder else None
             evals.append(job)
@@ -354,11 +359,15 @@ def run_ray(jobs_: list[Job], address: str | None, jobs: int, cpus_per_job: floa
     ray = ray_module()
     started = not ray.is_initialized()
     if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=200 * 1024 * 1024)
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                         object_store_memory=200 * 1024 * 1024)
+        except Exception as exc:  # no cluster at that address, or Ray cannot start here
+            raise RLCourseError(f"cannot start or join Ray ({address or 'a local instance'}): "
+                                f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
     try:
         task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=0)(execute)
         refs = {task.remote(job): job for job in jobs_}
