@@ -75,7 +75,7 @@ def test_local_and_ray_backends_give_the_same_sweep_and_a_rerun_reuses_everythin
     remote = sweep.run_sweep(_spec(tmp_path, "ray"), backend="ray", jobs=2, progress=None)
     assert remote["backend"] == "ray" and remote["counts"]["done"] == 6
     assert _results(remote) == _results(local)
-    assert _episodes(remote) == {k: v for k, v in _episodes(local).items()}  # episode by episode
+    assert _episodes(remote) == _episodes(local)  # episode by episode
     again = sweep.run_sweep(_spec(tmp_path, "local"), backend="local", progress=None)
     assert again["counts"] == {"done": 0, "reused": 6, "failed": 0, "skipped": 0}
     assert _results(again) == _results(local)
