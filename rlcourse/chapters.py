@@ -176,11 +176,11 @@ CHAPTERS: dict[str, Chapter] = {
             "ch05", "PickAndPlace", "5", "ch05_pick_and_place.ipynb",
             # quick: the labs, the scripted controller clean and under stress, and a short SAC+HER run (fast recipe);
             #   the reference runs are read from checkpoints/.
-            # full: the same measurements on more resets and episodes, and the reference runs ("reference"): sparse
-            #   + HER with scripted demonstrations in the replay buffer (recipe pick_demos) on 3 seeds, evaluated by
-            #   stratum and on the stress specs ("stress": noise sigmas and the wider sampling ranges). Still to
-            #   come (issue 11): the same without demonstrations, with the goal curriculum instead (recipe
-            #   fast_worker, 400k steps, goal_curriculum:mode=steps,steps=150000) and a dense run without HER.
+            # full: the same measurements on more resets and episodes, and the reference runs ("reference"), each
+            #   evaluated by stratum and on the stress specs ("stress": noise sigmas and the wider sampling ranges):
+            #   sparse + HER with scripted demonstrations in the replay buffer (recipe pick_demos), the same recipe
+            #   without them (fast_worker) and with the goal curriculum instead, on 3 seeds each, and one dense run
+            #   without HER. The budgets without demonstrations are twice the demonstrations' budget.
             quick={"env_id": "FetchPickAndPlace-v4", "torch_threads": 1, "strata_resets": 200, "random_episodes": 30,
                    "trace_episodes": 8, "scripted_episodes": 40,
                    "stress": {"obs_noise": 0.01, "action_noise": 0.05, "ranges": 0.2},
@@ -190,7 +190,13 @@ CHAPTERS: dict[str, Chapter] = {
                    "reference": {"seeds": [0, 1, 2], "eval_every": 10_000, "curve_eval_episodes": 20,
                                  "eval_episodes": 100,
                                  # each group: a recipe and budget, optionally env_id, her, seeds, wrappers
-                                 "groups": {"demos": {"recipe": "pick_demos", "total_steps": 100_000}}}},
+                                 "groups": {
+                                     "demos": {"recipe": "pick_demos", "total_steps": 100_000},
+                                     "her": {"recipe": "fast_worker", "total_steps": 200_000},
+                                     "curriculum": {"recipe": "fast_worker", "total_steps": 200_000, "wrappers": [
+                                         "goal_curriculum:mode=steps,start=0,end=1,steps=100000"]},
+                                     "dense": {"recipe": "fast_worker", "total_steps": 100_000, "seeds": [0],
+                                               "env_id": "FetchPickAndPlaceDense-v4", "her": False}}}},
             full={"strata_resets": 2000, "random_episodes": 100, "trace_episodes": 20, "scripted_episodes": 100,
                   "curriculum_check": {"resets": 200},
                   "run": {"total_steps": 50_000, "eval_every": 5_000, "curve_eval_episodes": 20, "eval_episodes": 100}},
