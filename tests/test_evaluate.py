@@ -4,6 +4,7 @@ import pytest
 from rlcourse.core.errors import RLCourseError
 from rlcourse.contract.evaluate import eval_report, evaluate, summarize
 from rlcourse.contract.policies import FunctionPolicy
+from rlcourse.envs.spec import EnvSpec
 from rlcourse.training.evaluation import evaluate_run
 from rlcourse.contract.runs import validate
 
@@ -103,3 +104,60 @@ def test_action_metrics_are_measured_on_what_the_robot_received():
     assert plain_ep["peak_action"] == 1.0 and scaled_ep["peak_action"] == 0.5
     assert scaled_ep["action_energy"] == pytest.approx(plain_ep["action_energy"] / 4)
     assert scaled_ep["path_length"] < plain_ep["path_length"]  # the gripper (found by name) moved less
+
+
+# --- the controller metrics: known answers on hand-made paths, and what the simulator received -------------------
+
+
+def test_path_jerk_overshoot_and_settling_time_on_hand_made_paths():
+    from rlcourse.contract.evaluate import overshoot, path_jerk, settling_time
+
+    t = np.arange(10.0)[:, None]
+    c = np.array([[0.001, -0.002, 0.0005]])
+    assert path_jerk(t * c, dt=0.04) == pytest.approx(0.0, abs=1e-9)  # constant velocity: no jerk
+    assert path_jerk(t**2 * c, dt=0.04) == pytest.approx(0.0, abs=1e-6)  # constant acceleration: none either
+    assert path_jerk(t**3 * c, dt=0.04) == pytest.approx(6 * np.linalg.norm(c) / 0.04**3)  # Δ³(t³) = 6
+    assert path_jerk(t[:3] ** 3 * c, dt=0.04) == 0.0  # too short to have a third difference
+
+    goal = np.array([1.0, 0.0, 0.0])
+    past = np.array([[0, 0, 0], [0.6, 0, 0], [1.2, 0, 0], [1.0, 0, 0]], dtype=float)
+    assert overshoot(past, goal) == pytest.approx(0.2)
+    assert overshoot(past[:2], goal) == 0.0  # stopped short
+    sideways = np.array([[0, 0, 0], [1.0, 0.5, 0]], dtype=float)
+    assert overshoot(sideways, goal) == pytest.approx(0.0)  # a miss to the side is not an overshoot
+    assert overshoot(np.array([goal, goal + 0.1]), goal) == 0.0  # started at the goal: no direction to pass it in
+
+    assert settling_time([False, True, False, True, True]) == 4
+    assert settling_time([True, True]) == 1
+    assert settling_time([True, False]) is None and settling_time([]) is None
+
+
+def p_gain(gain):
+    def act(obs):
+        return np.append(np.clip(gain * (obs["desired_goal"] - obs["observation"][:3]), -1, 1), 0.0)
+    return FunctionPolicy(act)
+
+
+def test_a_high_gain_overshoots_and_settles_later():
+    calm = evaluate(p_gain(10.0), "FetchReach-v4", n_episodes=5, seed=0)
+    wild = evaluate(p_gain(60.0), "FetchReach-v4", n_episodes=5, seed=0)
+    assert all(e["settling_time"] is not None and e["settling_time"] >= e["time_to_success"] for e in calm)
+    assert max(e["overshoot"] for e in calm) < 0.005  # half the error per step: it never passes the goal
+    assert np.mean([e["overshoot"] for e in wild]) > 2 * np.mean([e["overshoot"] for e in calm]) + 0.002
+    assert np.mean([e["jerk"] for e in wild]) > np.mean([e["jerk"] for e in calm])
+    agg = summarize(wild)
+    assert agg["overshoot_mean"] == pytest.approx(np.mean([e["overshoot"] for e in wild]))
+
+
+def test_controller_metrics_are_computed_on_the_delivered_actions():
+    """The same policy through action wrappers: the metrics follow what the simulator received, so a loop that
+    read the policy's raw output (bypassing the wrappers) would fail every line below."""
+    const = FunctionPolicy(lambda o: np.array([0.8, 0.0, 0.0, 0.0]))
+    raw = evaluate(const, "FetchReach-v4", n_episodes=1, seed=3)[0]
+    half = evaluate(const, EnvSpec("FetchReach-v4").with_wrappers("action_scale:scale=0.5"), n_episodes=1, seed=3)[0]
+    assert raw["peak_action"] == pytest.approx(0.8) and half["peak_action"] == pytest.approx(0.4)
+    assert half["action_energy"] == pytest.approx(raw["action_energy"] / 4)
+    smooth = evaluate(const, EnvSpec("FetchReach-v4").with_wrappers("action_filter:alpha=0.5"), n_episodes=1,
+                      seed=3)[0]
+    assert raw["smoothness"] == 0.0 < smooth["smoothness"]  # the filter ramps up from zero: the command changes
+    assert half["path_length"] < raw["path_length"]

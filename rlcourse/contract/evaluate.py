@@ -16,8 +16,18 @@ gripper is found by its site name, not by a position in the observation vector (
 ``peak_action``    max_t max_i |a_t,i| of the delivered actions (1.0 = the actuator saturates somewhere)
 ``path_length``    Σ_t ‖p_{t+1} − p_t‖ of the gripper site position p, metres
 ``action_energy``  Σ_t ‖a_t‖² of the delivered actions
+``jerk``           RMS over t of ‖p_{t+3} − 3p_{t+2} + 3p_{t+1} − p_t‖ / Δt³ of the gripper positions p_0..p_T
+                   (Δt = the task's control period), m/s³: how abruptly the gripper's acceleration changes
+``overshoot``      max(0, max_t ⟨x_t − g, u⟩), u = (g − x_0)/‖g − x_0‖: how far the achieved position x (gripper
+                   or object) went past the goal g along the direction it started in, metres
+``settling_time``  the first step from which the episode is successful at every step to the end; None if the
+                   last step is not successful
 ``label``          optional: a stratum of the episode (e.g. ``air`` or ``table`` goal), from a labeller
 =================  =========================================================================================
+
+``overshoot`` and ``settling_time`` read the true positions and the per-step success from the simulator, never
+the observation (which an observation-noise wrapper may perturb). Evaluations written before these three metrics
+existed lack them; :func:`summarize` then leaves out their means.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from rlcourse.core.stats import wilson_interval
 from rlcourse.contract.config import DEFAULT_EVAL_SEED, MAX_SEED, check_int
 from rlcourse.contract.policies import Policy, RandomPolicy
 from rlcourse.contract.runs import EVAL_SCHEMA
-from rlcourse.envs.fetch import gripper_position
+from rlcourse.envs.fetch import gripper_position, true_goals
 from rlcourse.envs.spec import EnvSpec, make
 
 Labeller = Callable[[Any, dict[str, np.ndarray]], "str | None"]
@@ -54,6 +64,37 @@ def _delivered(env: Any, fallback: np.ndarray) -> np.ndarray:
     return np.asarray(fallback if delivered is None else delivered, dtype=np.float64)
 
 
+def path_jerk(positions: Any, dt: float) -> float:
+    """RMS of the third finite difference of a path (rows are positions at steps 0..T) over ``dt``³; 0 if T < 3."""
+    p = np.asarray(positions, dtype=np.float64)
+    if len(p) < 4:
+        return 0.0
+    third = p[3:] - 3 * p[2:-1] + 3 * p[1:-2] - p[:-3]
+    return float(np.sqrt(np.mean(np.sum(third**2, axis=1)))) / dt**3
+
+
+def overshoot(achieved: Any, goal: Any) -> float:
+    """How far a path (rows: achieved positions at steps 0..T) went past ``goal`` along its initial direction to
+    the goal, metres; 0 for a path that starts at the goal or never passes it."""
+    x, g = np.asarray(achieved, dtype=np.float64), np.asarray(goal, dtype=np.float64)
+    start = g - x[0]
+    norm = float(np.linalg.norm(start))
+    if norm == 0.0:
+        return 0.0
+    return max(0.0, float(np.max((x - g) @ (start / norm))))
+
+
+def settling_time(successes: Any) -> int | None:
+    """The first step (1-based) from which every step is successful to the end; None if the last one is not."""
+    flags = [bool(s) for s in successes]
+    if not flags or not flags[-1]:
+        return None
+    t = len(flags)
+    while t > 1 and flags[t - 2]:
+        t -= 1
+    return t
+
+
 def run_episode(env: Any, policy: Policy, seed: int, deterministic: bool = True, labeller: Labeller | None = None,
                 observer: Observer | None = None) -> dict[str, Any]:
     """Roll out one episode from ``env.reset(seed=seed)`` and return its metrics record.
@@ -72,6 +113,9 @@ def run_episode(env: Any, policy: Policy, seed: int, deterministic: bool = True,
     jerk: list[float] = []
     peak, energy, path = 0.0, 0.0, 0.0
     pos = gripper_position(env)
+    gripper_path, (start, goal) = [pos], true_goals(env)
+    achieved, successes = [start], []
+    dt = float(getattr(env.unwrapped, "dt", 1.0))
     terminated = truncated = False
     while not (terminated or truncated):
         action, _ = policy.predict(obs, deterministic=deterministic)
@@ -92,7 +136,10 @@ def run_episode(env: Any, policy: Policy, seed: int, deterministic: bool = True,
         new_pos = gripper_position(env)
         path += float(np.linalg.norm(new_pos - pos))
         pos = new_pos
-        if first_success is None and bool(info.get("is_success", False)):
+        gripper_path.append(pos)
+        achieved.append(true_goals(env)[0])
+        successes.append(bool(info.get("is_success", False)))
+        if first_success is None and successes[-1]:
             first_success = steps
         if observer:
             observer(env, obs, steps)
@@ -107,6 +154,9 @@ def run_episode(env: Any, policy: Policy, seed: int, deterministic: bool = True,
         "peak_action": peak,
         "path_length": path,
         "action_energy": energy,
+        "jerk": path_jerk(gripper_path, dt),
+        "overshoot": overshoot(achieved, goal),
+        "settling_time": settling_time(successes),
     }
     if labeller:
         record["label"] = label
@@ -161,7 +211,7 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     n, k = len(episodes), sum(bool(e["success"]) for e in episodes)
     lo, hi = wilson_interval(k, n)
     tts = [e["time_to_success"] for e in episodes if e["time_to_success"] is not None]
-    return {
+    out = {
         "n_episodes": n,
         "success_rate": k / n,
         "success_ci95": [lo, hi],
@@ -176,6 +226,11 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "path_length_mean": float(col("path_length").mean()),
         "action_energy_mean": float(col("action_energy").mean()),
     }
+    if all("jerk" in e for e in episodes):  # evaluations written before these metrics existed lack them
+        settled = [e["settling_time"] for e in episodes if e["settling_time"] is not None]
+        out.update(jerk_mean=float(col("jerk").mean()), overshoot_mean=float(col("overshoot").mean()),
+                   settling_time_mean=float(np.mean(settled)) if settled else None)
+    return out
 
 
 def summarize_by_label(episodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -168,6 +168,17 @@ def gripper_position(env: Any) -> Any:
     return np.array(base._utils.get_site_xpos(base.model, base.data, "robot0:grip"), dtype=np.float64)
 
 
+def true_goals(env: Any) -> tuple[Any, Any]:
+    """The achieved goal (the object's position in tasks with an object, else the gripper's) and the desired goal,
+    read from the simulator, not from an observation that a wrapper may have perturbed."""
+    import numpy as np
+
+    base = env.unwrapped
+    site = "object0" if getattr(base, "has_object", False) else "robot0:grip"
+    achieved = np.array(base._utils.get_site_xpos(base.model, base.data, site), dtype=np.float64)
+    return achieved, np.array(base.goal, dtype=np.float64)
+
+
 def render_frame(env_id: str = "FetchReach-v4", seed: int = 0, width: int = 480, height: int = 480):
     """Reset ``env_id`` with ``seed`` and return one RGB frame (H, W, 3, uint8), rendered headless."""
     env = make_env(env_id, render_mode="rgb_array", width=width, height=height)
