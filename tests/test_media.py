@@ -34,3 +34,18 @@ def test_a_gif_shows_the_episode_the_evaluation_loop_ran(tmp_path):
 
     still, sweep = change(np.zeros(4), "still.gif"), change(np.array([1.0, 0.0, 0.0, 0.0]), "sweep.gif")
     assert sweep > 2 * still, (still, sweep)  # measured: 3.3 against 1.2 (the arm settles a little at rest)
+
+
+def test_side_by_side_panels_show_each_policy_in_step(tmp_path):
+    import imageio.v3 as iio
+
+    from rlcourse.contract.policies import FunctionPolicy
+
+    still, sweep = FunctionPolicy(lambda obs: np.zeros(4)), FunctionPolicy(lambda obs: np.array([1.0, 0.0, 0.0, 0.0]))
+    path = save_gif(still, "FetchReach-v4", tmp_path / "pair.gif", seeds=[1000], size=48, every=25, fps=2,
+                    beside=[(sweep, "FetchReach-v4")])
+    frames = iio.imread(path).astype(int)
+    assert frames.shape[1:] == (48, 96, 3)
+    left, right = frames[:, :, :48], frames[:, :, 48:]
+    assert np.abs(left[0] - right[0]).mean() < 0.5  # the same reset ...
+    assert np.abs(right[0] - right[-1]).mean() > 2 * np.abs(left[0] - left[-1]).mean()  # ... and only one arm moves

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,14 @@ from rlcourse.envs.spec import EnvSpec
 
 
 def save_gif(policy: Any, spec: EnvSpec | str | dict[str, Any], path: Path | str, seeds: Iterable[int] = (1000,),
-             size: int = 240, every: int = 2, fps: int = 12, camera: dict[str, Any] | None = None) -> Path:
+             size: int = 240, every: int = 2, fps: int = 12, camera: dict[str, Any] | None = None,
+             beside: Sequence[tuple[Any, EnvSpec | str | dict[str, Any]]] = ()) -> Path:
     """Render deterministic episodes of ``policy`` on ``spec`` into an animated GIF: one episode per seed (each
     seed is the first of a one-episode evaluation), every ``every``-th step and the last, ``size`` x ``size``
     pixels, seen from ``camera`` (MuJoCo free-camera settings: ``distance``, ``azimuth``, ``elevation``,
-    ``lookat``; default: the task's); each episode's last frame is held for a second. Returns the path."""
+    ``lookat``; default: the task's); each episode's last frame is held for a second. ``beside`` holds more
+    ``(policy, spec)`` pairs, played on the same seeds in panels to the right (Fetch episodes all have the same
+    length, so the panels stay in step). Returns the path."""
     import imageio.v3 as iio
 
     seeds = [int(s) for s in seeds]
@@ -28,14 +31,19 @@ def save_gif(policy: Any, spec: EnvSpec | str | dict[str, Any], path: Path | str
     render = {"width": size, "height": size}
     if camera is not None:
         render["default_camera_config"] = dict(camera)
-    frames: list[np.ndarray] = []
+    panels = []
+    for pol, sp in [(policy, spec), *beside]:
+        frames: list[np.ndarray] = []
 
-    def grab(env: Any, obs: Any, t: int) -> None:
-        if t % every == 0 or t == env.spec.max_episode_steps:
-            frames.append(env.render())
+        def grab(env: Any, obs: Any, t: int) -> None:
+            if t % every == 0 or t == env.spec.max_episode_steps:
+                frames.append(env.render())
 
-    for seed in seeds:
-        evaluate(policy, spec, n_episodes=1, seed=seed, observer=grab, render=render)
-        frames.extend([frames[-1]] * fps)
-    stack = np.stack(frames)
+        for seed in seeds:
+            evaluate(pol, sp, n_episodes=1, seed=seed, observer=grab, render=render)
+            frames.extend([frames[-1]] * fps)
+        panels.append(np.stack(frames))
+    if len({p.shape for p in panels}) != 1:
+        raise RLCourseError(f"save_gif: the panels have different lengths {[len(p) for p in panels]}")
+    stack = np.concatenate(panels, axis=2)
     return atomic_write(path, lambda tmp: iio.imwrite(tmp, stack, extension=".gif", duration=1000 / fps, loop=0))
