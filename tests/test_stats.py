@@ -103,6 +103,8 @@ def test_metric_bounds_follow_the_course_plan():
     assert metric_bounds("ep_return_mean", env_id="Pendulum-v1") == UNBOUNDED
     assert metric_bounds("return_std", env_id="FetchPush-v4") == UNBOUNDED  # a spread, not a return
     assert metric_bounds("time_to_success_mean") == Bounds(1.0, 50.0)
+    assert metric_bounds("settling_time_mean") == Bounds(1.0, 50.0)
+    assert metric_bounds("jerk_mean") == metric_bounds("overshoot") == Bounds(0.0, math.inf)
     assert metric_bounds("replay_reward_mean", env_id="FetchPush-v4") == Bounds(-1.0, 0.0)
     assert metric_bounds("replay_within_eps") == UNIT and metric_bounds("peak_action_mean") == UNIT
     assert metric_bounds("wall_clock_s") == NONNEGATIVE and metric_bounds("q_min_mean") == UNBOUNDED

@@ -62,7 +62,7 @@ def _results(doc):
 
 
 def _episodes(doc):
-    return {j["id"]: read_json(j["path"], "eval")["episodes"] for j in doc["jobs"] if j["kind"] == "eval"}
+    return {j["id"]: read_json(sweep.job_path(j), "eval")["episodes"] for j in doc["jobs"] if j["kind"] == "eval"}
 
 
 @pytest.mark.slow
@@ -136,3 +136,13 @@ def test_an_out_that_is_not_a_folder_is_a_one_line_error(tmp_path):
         sweep.run_sweep({**_eval_only(tmp_path), "out": str(tmp_path / "taken")}, progress=None)
     with pytest.raises(RLCourseError, match="must be a folder path"):
         sweep.run_sweep({**_eval_only(tmp_path), "out": ""}, progress=None)
+
+
+def test_summary_paths_are_relative_inside_the_project_so_a_committed_summary_travels(tmp_path):
+    from rlcourse.core.paths import project_root
+
+    inside = project_root() / "checkpoints" / "sweeps" / "x" / "evals" / "a.json"
+    assert sweep._shown(inside) == "checkpoints/sweeps/x/evals/a.json"
+    assert sweep.job_path({"path": sweep._shown(inside)}) == inside
+    assert sweep._shown(tmp_path / "a.json") == str((tmp_path / "a.json").resolve())  # outside: absolute
+    assert sweep.job_path({"path": str(tmp_path / "a.json")}) == tmp_path / "a.json"

@@ -94,6 +94,8 @@ _QUANTITIES: dict[str, Bounds | None] = {
     "peak_action": UNIT,  # max |a_i| of an action clipped to the box [-1, 1]^4
     "path_length": NONNEGATIVE,
     "action_energy": NONNEGATIVE,
+    "jerk": NONNEGATIVE,
+    "overshoot": NONNEGATIVE,
     "wall_clock_s": NONNEGATIVE,
     "wall_s": NONNEGATIVE,
     "steps_per_s": NONNEGATIVE,
@@ -106,6 +108,7 @@ _QUANTITIES: dict[str, Bounds | None] = {
     "reward": None,
     "length": None,
     "time_to_success": None,
+    "settling_time": None,
 }
 
 
@@ -128,12 +131,13 @@ def metric_bounds(metric: str, *, env_id: str | None = None, horizon: int | None
 
     ======================  ==========================================================================
     success rate            [0, 1]
-    final distance, ...     [0, inf) (also smoothness, path length, action energy, wall-clock, steps/s)
+    final distance, ...     [0, inf) (also smoothness, jerk, overshoot, path length, action energy,
+                            wall-clock, steps/s)
     peak action             [0, 1] (Fetch's action box is [-1, 1] per axis)
     return                  ``horizon`` times the per-step reward range: [-T, 0] for sparse Fetch,
                             (-inf, 0] for dense Fetch, unbounded otherwise (see :func:`reward_bounds`)
     replay reward           the per-step reward range
-    length, time to success [1, T]
+    length, time to success [1, T] (also settling time)
     anything else           unbounded
     ======================  ==========================================================================
 

@@ -249,7 +249,7 @@ def execute(job: Job) -> dict[str, Any]:
             from rlcourse.training.train import train
 
             run = train(job.payload)
-            result = {"path": str(run.path), **_success(run.eval)}
+            result = {"path": _shown(run.path), **_success(run.eval)}
         else:
             import torch
 
@@ -259,12 +259,31 @@ def execute(job: Job) -> dict[str, Any]:
             p = dict(job.payload)
             doc = evaluate_run(p["run"], n_episodes=p["n_episodes"], seed=p["seed"], spec=p["spec"], out=p["out"],
                                replace=True, labeller=_labeller(p["labeller"]))
-            result = {"path": p["out"], **_success(doc)}
+            result = {"path": _shown(p["out"]), **_success(doc)}
         return {"id": job.id, "kind": job.kind, "status": "done", **result}
     except Exception as exc:  # reported in one line; the sweep goes on
         if not isinstance(exc, RLCourseError):
             traceback.print_exc()
         return failed(job, f"{type(exc).__name__}: {exc}")
+
+
+def _shown(path: Path | str) -> str:
+    """A job's output as the summary records it: relative to the project root when inside it (a committed summary
+    then works in any checkout; resolve it with :func:`job_path`), else absolute."""
+    from rlcourse.core.paths import project_root
+
+    try:
+        return Path(path).resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def job_path(record: dict[str, Any]) -> Path:
+    """The output of a job record of ``summary.json`` (a run folder or an evaluation file) as a path."""
+    from rlcourse.core.paths import project_root
+
+    path = Path(record["path"])
+    return path if path.is_absolute() else project_root() / path
 
 
 def failed(job: Job, message: str) -> dict[str, Any]:
@@ -296,7 +315,7 @@ def finished(job: Job) -> dict[str, Any] | None:
             if not (folder / "meta.json").is_file():
                 return None
             run = load_run(folder)
-            return {"id": job.id, "kind": "train", "status": "reused", "path": str(folder), **_success(run.eval)}
+            return {"id": job.id, "kind": "train", "status": "reused", "path": _shown(folder), **_success(run.eval)}
         p = job.payload
         if not Path(p["out"]).is_file():
             return None
@@ -304,7 +323,7 @@ def finished(job: Job) -> dict[str, Any] | None:
         want = protocol(EnvSpec.from_json(p["spec"]), p["n_episodes"], p["seed"], True)
         if eval_protocol(doc) != want or (p["labeller"] and "strata" not in doc):
             return None
-        return {"id": job.id, "kind": "eval", "status": "reused", "path": p["out"], **_success(doc)}
+        return {"id": job.id, "kind": "eval", "status": "reused", "path": _shown(p["out"]), **_success(doc)}
     except RLCourseError:
         return None  # a damaged output is made again
 
