@@ -174,8 +174,9 @@ def true_goals(env: Any) -> tuple[Any, Any]:
     import numpy as np
 
     base = env.unwrapped
-    site = "object0" if getattr(base, "has_object", False) else "robot0:grip"
-    achieved = np.array(base._utils.get_site_xpos(base.model, base.data, site), dtype=np.float64)
+    if not getattr(base, "has_object", False):
+        return gripper_position(env), np.array(base.goal, dtype=np.float64)
+    achieved = np.array(base._utils.get_site_xpos(base.model, base.data, "object0"), dtype=np.float64)
     return achieved, np.array(base.goal, dtype=np.float64)
 
 
