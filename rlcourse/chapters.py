@@ -200,7 +200,22 @@ CHAPTERS: dict[str, Chapter] = {
                   "curriculum_check": {"resets": 200},
                   "run": {"total_steps": 50_000, "eval_every": 5_000, "curve_eval_episodes": 20, "eval_episodes": 100}},
         ),
-        Chapter("ch06", "Policies as controllers", "6", None),
+        Chapter(
+            "ch06", "Policies as controllers", "6", "ch06_policies_as_controllers.ipynb",
+            # quick: the interface checks, the gain sweep of the proportional controller, the rule against the
+            #   chapter 4 policies, and a small interface sweep (seed 0, Reach and Push); the reference sweep (3 seeds,
+            #   12 interfaces, 100 episodes) is read from checkpoints/sweeps/ch06_interface.
+            # full: the same on more episodes, and the GIFs of learned policy beside the rule.
+            quick={"torch_threads": 1, "compare_episodes": 30, "gain_episodes": 30, "rule_episodes": 100,
+                   "gains": {"FetchReach-v4": [5, 10, 20, 30, 40, 60, 80, 100], "FetchPush-v4": [5, 10, 20, 40]},
+                   "rule_gain": {"FetchReach-v4": 10, "FetchPush-v4": 20},
+                   "run_it": {"seed": 0, "episodes": 20, "jobs": 2,
+                              "interfaces": ["action_scale:scale=0.5", "action_scale:scale=1", "action_scale:scale=2",
+                                             "action_filter:alpha=0.2", "action_filter:alpha=0.5"]},
+                   "reference": {"sweep": "sweeps/ch06_interface.yaml", "jerk_ratio": 0.5, "success_cost": 0.02},
+                   "gif_seeds": [1000, 1001]},
+            full={"compare_episodes": 100, "gain_episodes": 100, "run_it": {"episodes": 100}},
+        ),
         Chapter("ch07", "Robustness", "7", None),
         Chapter("ch08", "Pixels I: visual Reach", "8", None),
         Chapter("ch09", "Pixels II: Push from pixels", "9", None),

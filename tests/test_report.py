@@ -344,7 +344,7 @@ def test_success_drop_is_clean_minus_stressed_with_newcombes_interval():
 
 
 def test_pooled_strata_pools_counts_per_stratum_and_feeds_success_drop():
-    doc = lambda k, n, ka, na: {"aggregate": {"success_rate": k / n, "n_episodes": n},
+    doc = lambda k, n, ka, na: {"n_episodes": n, "aggregate": {"success_rate": k / n},  # as eval.json states them
                                 "strata": {"air": {"success_rate": ka / na, "n_episodes": na},
                                            "table": {"success_rate": (k - ka) / (n - na), "n_episodes": n - na}}}
     pooled = report.pooled_strata([doc(90, 100, 40, 50), doc(80, 100, 30, 45)])

@@ -278,7 +278,9 @@ def pooled_strata(docs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]
         raise RLCourseError("pooled_strata needs at least one evaluation")
     out: dict[str, dict[str, Any]] = {}
     for key in ["all", *sorted({k for d in docs for k in d.get("strata", {})})]:
-        parts = [d["aggregate"] if key == "all" else d.get("strata", {}).get(key) for d in docs]
+        # an eval document states its episode count beside the aggregate, a stratum inside its own summary
+        parts = [{"n_episodes": d["n_episodes"], **d["aggregate"]} if key == "all" else d.get("strata", {}).get(key)
+                 for d in docs]
         pooled = pooled_wilson(_successes(p) for p in parts if p is not None)
         out[key] = {**pooled, "success_rate": pooled["rate"]}
     return out
