@@ -1,6 +1,8 @@
 """The sweep runner: grids expand into jobs, finished jobs are skipped, failures are one line, and the local
 process pool and a local Ray instance give the same results."""
 
+from pathlib import Path
+
 import pytest
 
 from rlcourse.contract.runs import read_json
@@ -146,3 +148,22 @@ def test_summary_paths_are_relative_inside_the_project_so_a_committed_summary_tr
     assert sweep.job_path({"path": sweep._shown(inside)}) == inside
     assert sweep._shown(tmp_path / "a.json") == str((tmp_path / "a.json").resolve())  # outside: absolute
     assert sweep.job_path({"path": str(tmp_path / "a.json")}) == tmp_path / "a.json"
+
+
+
+SPECS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_every_committed_sweep_spec_plans_and_names_itself(path):
+    """A committed spec is a chapter's reference experiment: it must plan (every wrapper, config and placeholder
+    valid), its name must be its file's, and each evaluation must find its run (committed, or trained by the
+    sweep itself)."""
+    from rlcourse.core.paths import project_root
+
+    header, trains, evals = sweep.plan(sweep.load_spec(path))
+    assert header["name"] == path.stem and evals
+    trained = {str(Path(t.payload.out_dir) / t.payload.run_id) for t in trains}
+    for e in evals:
+        run = str(e.payload["run"])
+        assert run in trained or (project_root() / run).is_dir(), run
