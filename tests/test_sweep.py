@@ -78,9 +78,15 @@ def test_local_and_ray_backends_give_the_same_sweep_and_a_rerun_reuses_everythin
     assert remote["backend"] == "ray" and remote["counts"]["done"] == 6
     assert _results(remote) == _results(local)
     assert _episodes(remote) == _episodes(local)  # episode by episode
+    (tmp_path / "local" / "evals" / sorted(p.name for p in (tmp_path / "local" / "evals").iterdir())[0]).unlink()
     again = sweep.run_sweep(_spec(tmp_path, "local"), backend="local", progress=None)
-    assert again["counts"] == {"done": 0, "reused": 6, "failed": 0, "skipped": 0}
+    assert again["counts"] == {"done": 1, "reused": 5, "failed": 0, "skipped": 0}  # only what was missing
     assert _results(again) == _results(local)
+    before = (tmp_path / "local" / "summary.json").read_bytes()
+    lines = []
+    assert sweep.run_sweep(_spec(tmp_path, "local"), backend="local", progress=lines.append) == again
+    assert (tmp_path / "local" / "summary.json").read_bytes() == before  # nothing to do: the record is kept
+    assert lines == [f"sweep tiny: every job was finished; kept {tmp_path / 'local' / 'summary.json'}"]
 
 
 def _eval_only(tmp_path, name="tiny"):

@@ -422,7 +422,9 @@ def ray_module() -> Any:
 def run_sweep(spec: dict[str, Any] | Path | str, backend: str = "local", jobs: int = 1, address: str | None = None,
               progress: Callable[[str], None] | None = print, cpus_per_job: float = 1.0,
               gpus_per_job: float = 0.0) -> dict[str, Any]:
-    """Run (or finish) a sweep and write ``<out>/summary.json``; returns the summary. ``cpus_per_job`` and
+    """Run (or finish) a sweep and write ``<out>/summary.json``; returns the summary. A rerun that finds every job
+    finished keeps the summary already there (its command, commit and hardware are those of the run that produced
+    the results) and returns it. ``cpus_per_job`` and
     ``gpus_per_job`` are what each Ray task asks for (the local backend runs ``jobs`` processes at a time)."""
     from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
     from rlcourse.contract.runs import read_json, write_json
@@ -440,14 +442,14 @@ def run_sweep(spec: dict[str, Any] | Path | str, backend: str = "local", jobs: i
         ray_module()
     header, trains, evals = plan(load_spec(spec) if isinstance(spec, (str, Path)) else spec)
     summary_path = Path(header["out"]) / "summary.json"
-    if summary_path.exists():
-        old = read_json(summary_path, "sweep")
-        if old["name"] != header["name"]:
-            raise RLCourseError(f"{summary_path} belongs to sweep {old['name']!r}; choose another out folder")
+    old = read_json(summary_path, "sweep") if summary_path.exists() else None
+    if old is not None and old["name"] != header["name"]:
+        raise RLCourseError(f"{summary_path} belongs to sweep {old['name']!r}; choose another out folder")
     say = progress or (lambda _: None)
     runner = (lambda todo: run_local(todo, jobs)) if backend == "local" else (lambda todo: run_ray(todo, address, jobs, cpus_per_job, gpus_per_job))
 
     records: dict[str, dict[str, Any]] = {}
+    ran = False
     for stage in (trains, evals):
         todo = []
         for job in stage:
@@ -459,12 +461,18 @@ def run_sweep(spec: dict[str, Any] | Path | str, backend: str = "local", jobs: i
             else:
                 todo.append(job)
         if todo:
+            ran = True
             say(f"sweep {header['name']}: {len(todo)} {stage[0].kind} job(s) on the {backend} backend")
             for rec in runner(todo):
                 records[rec["id"]] = rec
                 if rec["status"] == "failed":
                     say(f"  {rec['id']} failed: {rec['error']}")
     rows = [{**records[j.id], "points": j.points} for j in trains + evals]
+    if (not ran and old is not None and [r["id"] for r in old["jobs"]] == [r["id"] for r in rows]
+            and all(r["status"] in ("done", "reused") for r in old["jobs"] + rows)):
+        # nothing left to do: the summary of the run that produced these results stays, with its provenance
+        say(f"sweep {header['name']}: every job was finished; kept {summary_path}")
+        return old
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "reused", "failed", "skipped")}
     doc = {"schema": "rlcourse.sweep/1", "name": header["name"], "created_utc": utc_now(), "command": command_line(),
            "hardware": hardware(), "versions": versions(), "git": git_info(), "backend": backend,
