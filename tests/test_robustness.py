@@ -69,3 +69,23 @@ def test_recovery_states_loss_gain_and_a_verdict_from_the_intervals():
     assert rb.recovery((150, 300), (150, 300), (150, 300))["recovered"] is None  # nothing lost
     with pytest.raises(RLCourseError):
         rb.recovery((1, 1), (1, 1), (1, 1), share=0.0)
+
+
+def test_noise_gain_is_the_gain_of_a_proportional_rule_and_zero_when_saturated():
+    from rlcourse.contract.policies import FunctionPolicy
+    from rlcourse.labs.controllers import ProportionalReach
+
+    goal = np.array([1.3, 0.7, 0.5])
+    near = [{"observation": np.r_[goal + d, np.zeros(7)].astype(np.float32), "desired_goal": goal.astype(np.float32),
+             "achieved_goal": (goal + d).astype(np.float32)} for d in ([0.01, 0, 0], [0, -0.02, 0.01])]
+    for k in (5.0, 20.0):
+        assert rb.noise_gain(ProportionalReach(k), near) == pytest.approx([k, k], rel=1e-3)
+    far = [{**near[0], "observation": np.r_[goal + 0.5, np.zeros(7)].astype(np.float32)}]
+    assert rb.noise_gain(ProportionalReach(10.0), far) == pytest.approx([0.0], abs=1e-6)  # clipped on every axis
+    w = np.random.default_rng(0).normal(size=(4, 10))
+    linear = FunctionPolicy(lambda obs: w @ np.asarray(obs["observation"], dtype=np.float64))
+    assert rb.noise_gain(linear, near) == pytest.approx(np.linalg.norm(w[:3]) / np.sqrt(3), rel=1e-3)
+    with pytest.raises(RLCourseError):
+        rb.noise_gain(linear, near, eps=0.0)
+    with pytest.raises(RLCourseError):
+        rb.noise_gain(linear, [])

@@ -19,7 +19,12 @@ pools the successes over seeds. This module turns such a sweep into the quantiti
   The bands are pointwise 95% intervals, so the resulting interval is a sensitivity range, not a joint confidence
   statement; it never leaves the quantity's range, because the bands never leave [0, 1];
 * the **recovery** of a noise-trained policy (:func:`recovery`): of the success the clean-trained policy loses at a
-  noise level, which share the noise-trained one wins back, with Newcombe intervals for the loss and the gain.
+  noise level, which share the noise-trained one wins back, with Newcombe intervals for the loss and the gain;
+* the **noise gain** of a policy (:func:`noise_gain`): how much action noise a little sensor noise becomes. To first
+  order, noise ``n ~ N(0, σ² I)`` on an observation vector moves the command by ``J n``, with ``J`` the policy's
+  Jacobian there, whose per-component standard deviation is ``σ ‖J‖_F / √m`` for ``m`` action components. The
+  gain ``‖J‖_F / √m`` is exactly ``k`` for a proportional rule of gain ``k`` away from saturation, so observation
+  noise ``σ`` acts on the arm like action noise ``k σ``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.stats import difference_interval, pooled_wilson
@@ -108,3 +115,28 @@ def recovery(base_clean: tuple[int, int], base_noisy: tuple[int, int], robust_no
                "no" if gain_ci[1] < share * loss_ci[0] else "undecided")
     return {"loss": loss, "loss_ci95": list(loss_ci), "gain": gain, "gain_ci95": list(gain_ci),
             "recovered": gain / loss if loss > 0 else None, "share": share, "verdict": verdict}
+
+
+def noise_gain(policy: Any, observations: Sequence[Mapping[str, Any]], key: str = "observation", components: int = 3,
+               eps: float = 1e-4) -> np.ndarray:
+    """Per observation, ``‖J‖_F / √components``: ``J`` the Jacobian of the policy's deterministic action (its first
+    ``components`` entries: the arm's x, y, z) with respect to every entry of ``observation[key]``, by central
+    differences of step ``eps``. A policy's command is clipped to [-1, 1], so a saturated axis has gain zero."""
+    if not (math.isfinite(eps) and eps > 0):
+        raise RLCourseError(f"eps must be a positive finite number, got {eps!r}")
+    if not observations:
+        raise RLCourseError("noise_gain needs at least one observation")
+    gains = []
+    for obs in observations:
+        base = np.asarray(obs[key], dtype=np.float64)
+        jac = np.empty((components, base.size))
+        for j in range(base.size):
+            moved = []
+            for sign in (1.0, -1.0):
+                x = base.copy()
+                x.flat[j] += sign * eps
+                o = {**obs, key: x.astype(np.asarray(obs[key]).dtype)}
+                moved.append(np.asarray(policy.predict(o, deterministic=True)[0], dtype=np.float64)[:components])
+            jac[:, j] = (moved[0] - moved[1]) / (2 * eps)
+        gains.append(float(np.linalg.norm(jac) / math.sqrt(components)))
+    return np.array(gains)
