@@ -89,3 +89,21 @@ def test_noise_gain_is_the_gain_of_a_proportional_rule_and_zero_when_saturated()
         rb.noise_gain(linear, near, eps=0.0)
     with pytest.raises(RLCourseError):
         rb.noise_gain(linear, [])
+
+
+def test_segment_gains_locate_the_gain_and_add_up_in_squares():
+    from rlcourse.contract.policies import FunctionPolicy
+    from rlcourse.labs.anatomy import obs_layout
+
+    w = np.zeros((4, 10))
+    w[0, 3], w[1, 4] = 30.0, -40.0          # only the finger entries (gripper_state) move the command
+    w[2, 0] = 3.0                           # and a little of the gripper's x position
+    policy = FunctionPolicy(lambda obs: w @ np.asarray(obs["observation"], dtype=np.float64))
+    obs = [{"observation": np.linspace(0, 1, 10).astype(np.float32), "desired_goal": np.zeros(3, np.float32)}]
+    seg = rb.segment_gains(policy, obs, obs_layout(10))
+    assert seg["gripper_state"] == pytest.approx(50 / np.sqrt(3), rel=1e-3)
+    assert seg["grip_pos"] == pytest.approx(3 / np.sqrt(3), rel=1e-3)
+    assert seg["grip_velp"] == pytest.approx(0.0, abs=1e-6) and seg["gripper_vel"] == pytest.approx(0.0, abs=1e-6)
+    total = rb.noise_gain(policy, obs)[0]
+    assert total ** 2 == pytest.approx(sum(v ** 2 for v in seg.values()), rel=1e-6)
+    assert rb.jacobian(policy, obs[0]).shape == (3, 10)

@@ -117,26 +117,43 @@ def recovery(base_clean: tuple[int, int], base_noisy: tuple[int, int], robust_no
             "recovered": gain / loss if loss > 0 else None, "share": share, "verdict": verdict}
 
 
-def noise_gain(policy: Any, observations: Sequence[Mapping[str, Any]], key: str = "observation", components: int = 3,
-               eps: float = 1e-4) -> np.ndarray:
-    """Per observation, ``‖J‖_F / √components``: ``J`` the Jacobian of the policy's deterministic action (its first
-    ``components`` entries: the arm's x, y, z) with respect to every entry of ``observation[key]``, by central
-    differences of step ``eps``. A policy's command is clipped to [-1, 1], so a saturated axis has gain zero."""
+def jacobian(policy: Any, observation: Mapping[str, Any], key: str = "observation", components: int = 3,
+             eps: float = 1e-4) -> np.ndarray:
+    """The Jacobian ``(components, d)`` of the policy's deterministic action (its first ``components`` entries: the
+    arm's x, y, z) with respect to the ``d`` entries of ``observation[key]``, by central differences of step ``eps``.
+    A policy's command is clipped to [-1, 1], so a saturated axis has a zero row."""
     if not (math.isfinite(eps) and eps > 0):
         raise RLCourseError(f"eps must be a positive finite number, got {eps!r}")
+    base = np.asarray(observation[key], dtype=np.float64)
+    jac = np.empty((components, base.size))
+    for j in range(base.size):
+        moved = []
+        for sign in (1.0, -1.0):
+            x = base.copy()
+            x.flat[j] += sign * eps
+            o = {**observation, key: x.astype(np.asarray(observation[key]).dtype)}
+            moved.append(np.asarray(policy.predict(o, deterministic=True)[0], dtype=np.float64)[:components])
+        jac[:, j] = (moved[0] - moved[1]) / (2 * eps)
+    return jac
+
+
+def noise_gain(policy: Any, observations: Sequence[Mapping[str, Any]], key: str = "observation", components: int = 3,
+               eps: float = 1e-4) -> np.ndarray:
+    """Per observation, ``‖J‖_F / √components`` with ``J`` = :func:`jacobian`: the standard deviation of the command
+    noise per arm component that unit sensor noise on every entry of ``observation[key]`` causes, to first order."""
     if not observations:
         raise RLCourseError("noise_gain needs at least one observation")
-    gains = []
-    for obs in observations:
-        base = np.asarray(obs[key], dtype=np.float64)
-        jac = np.empty((components, base.size))
-        for j in range(base.size):
-            moved = []
-            for sign in (1.0, -1.0):
-                x = base.copy()
-                x.flat[j] += sign * eps
-                o = {**obs, key: x.astype(np.asarray(obs[key]).dtype)}
-                moved.append(np.asarray(policy.predict(o, deterministic=True)[0], dtype=np.float64)[:components])
-            jac[:, j] = (moved[0] - moved[1]) / (2 * eps)
-        gains.append(float(np.linalg.norm(jac) / math.sqrt(components)))
-    return np.array(gains)
+    return np.array([np.linalg.norm(jacobian(policy, o, key, components, eps)) / math.sqrt(components)
+                     for o in observations])
+
+
+def segment_gains(policy: Any, observations: Sequence[Mapping[str, Any]], segments: Sequence[Any],
+                  key: str = "observation", components: int = 3, eps: float = 1e-4) -> dict[str, float]:
+    """Where a policy's noise gain comes from: per named segment of the vector (anything with ``name``, ``start``
+    and ``stop``, e.g. :func:`rlcourse.labs.anatomy.obs_layout`), the median over observations of
+    ``√(Σ_{j in segment} ‖J_j‖²) / √components``. The squares of the segments' gains add up to the squared noise gain
+    of each observation."""
+    if not observations:
+        raise RLCourseError("segment_gains needs at least one observation")
+    cols = np.array([(jacobian(policy, o, key, components, eps) ** 2).sum(0) for o in observations])  # (N, d)
+    return {seg.name: float(np.median(np.sqrt(cols[:, seg.start:seg.stop].sum(1) / components))) for seg in segments}
