@@ -192,9 +192,11 @@ CHAPTERS: dict[str, Chapter] = {
                                  # each group: a recipe and budget, optionally env_id, her, seeds, wrappers
                                  "groups": {
                                      "demos": {"recipe": "pick_demos", "total_steps": 100_000},
-                                     # trained in the background (next stop): "her" (fast_worker, 200k),
-                                     # "curriculum" (the same + goal_curriculum:mode=steps,start=0,end=1,
-                                     # steps=100000), "dense" (FetchPickAndPlaceDense-v4, her False, seed 0, 100k)
+                                     "her": {"recipe": "fast_worker", "total_steps": 200_000},
+                                     "curriculum": {"recipe": "fast_worker", "total_steps": 200_000, "wrappers": [
+                                         "goal_curriculum:mode=steps,start=0,end=1,steps=100000"]},
+                                     "dense": {"recipe": "fast_worker", "total_steps": 100_000, "seeds": [0],
+                                               "env_id": "FetchPickAndPlaceDense-v4", "her": False},
                                  }}},
             full={"strata_resets": 2000, "random_episodes": 100, "trace_episodes": 20, "scripted_episodes": 100,
                   "curriculum_check": {"resets": 200},
