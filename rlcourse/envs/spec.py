@@ -177,9 +177,9 @@ class EnvSpec:
         seen_observation = None
         for w in self.wrappers:
             info = wrapper_info(w.name)
+            if info.unique and sum(x.name == w.name for x in self.wrappers) > 1:
+                raise RLCourseError(f"{self.id}: {w.name} may appear only once in a spec")
             if info.kind == "task":
-                if sum(x.name == w.name for x in self.wrappers) > 1:
-                    raise RLCourseError(f"{self.id}: {w.name} may appear only once in a spec")
                 if seen_observation is not None:
                     raise RLCourseError(f"{self.id}: {w.name} must come before {seen_observation} in the wrapper "
                                         "list (it recomputes the observation)")

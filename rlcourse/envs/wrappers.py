@@ -12,6 +12,8 @@ name, checks parameters without building anything (:func:`validate_params`) and 
 * ``goal_curriculum`` goals moved from an easy anchor towards the task's own goal by a scheduled difficulty.
 * ``sample_ranges``   the half-widths of the uniform boxes the task draws the object's start and the goal from
                       (``obj_range``, ``target_range``; both 0.15 m in every Fetch task): a wider or narrower scene.
+* ``pixels``          camera frames instead of the state vector: ``pixels`` (uint8, the last ``frames`` RGB frames
+                      stacked on the channel axis), ``desired_goal``, and ``achieved_goal`` for relabelling only.
 
 Kinds. An "action" wrapper changes what the simulator receives, an "observation" wrapper what the policy sees, a
 "task" wrapper what training asks for (stripped when a run is evaluated on its own task), and a "scene" wrapper the
@@ -41,6 +43,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlcourse.core.errors import RLCourseError
+from rlcourse.envs.camera import CAMERA_NAMES, Camera
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 """Marker for a parameter that has no default and must be given."""
@@ -143,6 +146,7 @@ class WrapperInfo:
     kind: str = "action"
     context: tuple[str, ...] = ()
     check: Callable[[dict[str, Any]], None] | None = None
+    unique: bool = False  # may appear at most once in a spec
 
     def defaults(self) -> dict[str, Any]:
         """The parameters that have a default, with it."""
@@ -154,13 +158,14 @@ WRAPPERS: dict[str, WrapperInfo] = {}
 
 def register(name: str, cls: Callable[..., gym.Env], params: dict[str, ParamSpec], doc: str, *,
              kind: str = "action", context: tuple[str, ...] = (),
-             check: Callable[[dict[str, Any]], None] | None = None) -> WrapperInfo:
+             check: Callable[[dict[str, Any]], None] | None = None, unique: bool = False) -> WrapperInfo:
     """Add a wrapper to :data:`WRAPPERS` under ``name`` (a lower-case identifier) and return its entry."""
     if not name.isidentifier() or name != name.lower():
         raise ValueError(f"wrapper names are lower-case identifiers, not {name!r}")
     if kind not in ("action", "observation", "task", "scene"):
         raise ValueError(f"unknown wrapper kind {kind!r}")
-    WRAPPERS[name] = info = WrapperInfo(name, cls, dict(params), doc, kind, tuple(context), check)
+    WRAPPERS[name] = info = WrapperInfo(name, cls, dict(params), doc, kind, tuple(context), check,
+                                        unique or kind == "task")
     return info
 
 
@@ -357,6 +362,54 @@ class SampleRanges(gym.Wrapper):
             setattr(task, name, float(value))
 
 
+class PixelObservation(gym.Wrapper):
+    """The policy sees the scene through a camera: the observation becomes ``{"pixels", "desired_goal",
+    "achieved_goal"}`` and the state vector ``observation`` is dropped.
+
+    ``pixels`` is ``(3 * frames, size, size)`` uint8, channels first, the newest frame last; after a reset the
+    first frame fills the stack. Frames are rendered after the simulator step that produced them, so frame and goal
+    vectors always describe the same instant. ``achieved_goal`` stays because hindsight relabelling and
+    ``compute_reward`` need it during training; it must never be a policy input (on Reach it *is* the gripper
+    position, the whole answer), and :data:`POLICY_KEYS` names the keys a pixel policy may read. The camera is a
+    dedicated :class:`~rlcourse.envs.camera.Camera`, made when the wrapper is built, in the process that steps the
+    environment.
+    """
+
+    POLICY_KEYS = ("pixels", "desired_goal")
+
+    def __init__(self, env: gym.Env, *, size: int, frames: int, camera: str, lean: bool):
+        super().__init__(env)
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Dict) or not {"achieved_goal", "desired_goal"} <= set(space.spaces):
+            raise RLCourseError("pixels: the task must have dict observations with achieved_goal and desired_goal")
+        task = env.unwrapped
+        self.camera = Camera(task.model, task.data, size, camera=camera, lean=lean)
+        self.frames = int(frames)
+        self._stack: deque[np.ndarray] = deque(maxlen=self.frames)
+        self.observation_space = gym.spaces.Dict({
+            "pixels": gym.spaces.Box(0, 255, (3 * self.frames, size, size), np.uint8),
+            "desired_goal": space["desired_goal"], "achieved_goal": space["achieved_goal"]})
+
+    def _observe(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"pixels": np.concatenate(list(self._stack), axis=0),
+                "desired_goal": obs["desired_goal"], "achieved_goal": obs["achieved_goal"]}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        frame = self.camera.render().transpose(2, 0, 1)
+        self._stack.extend([frame] * self.frames)
+        return self._observe(obs), info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._stack.append(self.camera.render().transpose(2, 0, 1))
+        return self._observe(obs), reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.camera.close()
+        super().close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Goal curriculum
 # ---------------------------------------------------------------------------------------------------------------
@@ -537,3 +590,10 @@ register("sample_ranges", SampleRanges, {
                            doc="object start: half-width in metres, <= 0.2 (wider puts the block off the table)"),
     "target_range": ParamSpec(float, default=0.15, low=0.0, high=0.2, doc="goal: half-width in metres, <= 0.2"),
 }, "the half-widths of the task's object-start and goal boxes (0.15 m by default in every Fetch task)", kind="scene")
+
+register("pixels", PixelObservation, {
+    "size": ParamSpec(int, default=84, low=16, high=256, doc="frame side in pixels, in [16, 256]"),
+    "frames": ParamSpec(int, default=1, low=1, high=4, doc="frames stacked on the channel axis, in [1, 4]"),
+    "camera": ParamSpec(str, default="front", choices=CAMERA_NAMES, doc="the camera's name"),
+    "lean": ParamSpec(bool, default=True, doc="no shadows, reflections or skybox"),
+}, "camera frames and the desired goal instead of the state vector", kind="observation", unique=True)

@@ -1,0 +1,126 @@
+"""A camera for pixel observations: one dedicated offscreen renderer per environment, made as cheap as a CPU allows.
+
+Gymnasium's ``render()`` draws into the model's offscreen buffer, 480 x 480 for Fetch with 4x multisampling, and
+into a 4096 x 4096 shadow map, whatever frame size is asked for; on a CPU without a GPU (Mesa's ``llvmpipe``) that
+fixed work, not the pixels of the frame, is what a frame costs. A :class:`Camera` owns a ``mujoco.Renderer`` whose
+offscreen buffer is exactly the frame, without multisampling, and in its ``lean`` setting it also switches off what
+a policy does not need to see: shadows (and their map), reflections and the skybox. ``benchmarks/render_speed.py``
+measures both paths side by side.
+
+The camera does not draw the task's sites: Fetch marks the goal with a red sphere (site ``target0``), which would
+show the *episode's* goal while hindsight relabelling hands the policy another one, and whose position gymnasium only
+updates when its own renderer is called. The goal reaches the policy as a vector, never as pixels.
+
+Cameras are named: ``front`` is a free camera above the table, looking down on the workspace from the robot's far
+side, and any camera defined in the model (``head_camera_rgb``, ``gripper_camera_rgb``, ``external_camera_0``) can be
+used by its name. :func:`gl_renderer` reports which OpenGL implementation draws the frames (``llvmpipe`` is
+software rendering, whatever ``MUJOCO_GL`` says).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rlcourse.core.errors import RLCourseError
+
+
+@dataclass(frozen=True)
+class FreeView:
+    """A free camera: it looks at ``lookat`` from ``distance`` metres, turned ``azimuth`` degrees about the vertical
+    and tilted ``elevation`` degrees (negative: from above)."""
+
+    distance: float
+    azimuth: float
+    elevation: float
+    lookat: tuple[float, float, float]
+
+
+FREE_VIEWS: dict[str, FreeView] = {
+    # the table's centre, seen from the side facing the robot at 45 degrees: gripper, block and goal box all in frame
+    "front": FreeView(distance=1.0, azimuth=180.0, elevation=-45.0, lookat=(1.3, 0.75, 0.45)),
+}
+MODEL_CAMERAS = ("head_camera_rgb", "gripper_camera_rgb", "external_camera_0")
+CAMERA_NAMES = (*FREE_VIEWS, *MODEL_CAMERAS)
+
+
+class Camera:
+    """Renders ``size`` x ``size`` RGB frames (uint8, ``(size, size, 3)``) of a MuJoCo model and data.
+
+    ``lean=True`` renders without shadows, reflections or skybox and with a minimal shadow map; ``lean=False``
+    keeps the scene as the model describes it, but still with an offscreen buffer of the frame's size and no
+    multisampling (``fast=False`` keeps gymnasium's buffer, samples and shadow map too: the reference the benchmark
+    measures against). The model's visual settings are changed only while the renderer is built, so a gymnasium
+    renderer made later from the same model (for a GIF at full size) is unaffected.
+    """
+
+    def __init__(self, model: Any, data: Any, size: int, camera: str = "front", lean: bool = True,
+                 fast: bool = True):
+        import mujoco
+
+        if not isinstance(size, int) or not 8 <= size <= 480:
+            raise RLCourseError(f"camera size must be an integer in [8, 480], got {size!r}")
+        if camera not in CAMERA_NAMES:
+            raise RLCourseError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERA_NAMES)}")
+        if camera in MODEL_CAMERAS and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
+            raise RLCourseError(f"camera {camera!r} is not defined in this model")
+        self._mujoco, self.model, self.data, self.size = mujoco, model, data, size
+        vis = model.vis
+        saved = (vis.global_.offwidth, vis.global_.offheight, vis.quality.offsamples, vis.quality.shadowsize)
+        if fast:  # the renderer's buffers are allocated from these settings when it is built, and only then
+            vis.global_.offwidth = vis.global_.offheight = size
+            vis.quality.offsamples = 0
+            if lean:
+                vis.quality.shadowsize = 0
+        try:
+            self.renderer = mujoco.Renderer(model, height=size, width=size)
+        finally:  # so gymnasium's own renderer, built later from the same model, is the usual one
+            vis.global_.offwidth, vis.global_.offheight, vis.quality.offsamples, vis.quality.shadowsize = saved
+        self.option = mujoco.MjvOption()
+        self.option.sitegroup[:] = 0  # no sites: the goal marker would contradict relabelled goals
+        if camera in FREE_VIEWS:
+            view = FREE_VIEWS[camera]
+            self.camera: Any = mujoco.MjvCamera()
+            self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+            self.camera.distance, self.camera.azimuth, self.camera.elevation = (view.distance, view.azimuth,
+                                                                                view.elevation)
+            self.camera.lookat[:] = view.lookat
+        else:
+            self.camera = camera
+        self.lean, self.name = lean, camera
+
+    def render(self) -> np.ndarray:
+        """The current scene as a new ``(size, size, 3)`` uint8 array."""
+        flags = self._mujoco.mjtRndFlag
+        self.renderer.update_scene(self.data, camera=self.camera, scene_option=self.option)
+        if self.lean:
+            for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
+                self.renderer.scene.flags[flag] = 0
+        return self.renderer.render().copy()
+
+    def gl_renderer(self) -> str:
+        """The OpenGL implementation behind this camera, e.g. ``llvmpipe (LLVM 15.0.6, 256 bits)`` (software)."""
+        return gl_renderer(self.renderer)
+
+    def close(self) -> None:
+        """Free the renderer's OpenGL context (idempotent)."""
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None  # type: ignore[assignment]
+
+
+def gl_renderer(renderer: Any) -> str:
+    """``GL_RENDERER`` of a ``mujoco.Renderer``'s context ("unknown" where the context cannot be queried)."""
+    context = getattr(renderer, "_gl_context", None)
+    if context is None:
+        return "unknown"
+    try:
+        context.make_current()
+        from OpenGL import GL
+
+        name = GL.glGetString(GL.GL_RENDERER)
+    except Exception:  # noqa: BLE001 - a report, never a failure
+        return "unknown"
+    return name.decode() if isinstance(name, bytes) else str(name)
