@@ -111,3 +111,28 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     (folder / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(RLCourseError, match="another host"):
         speed.main(argv)
+
+
+@pytest.fixture(scope="module")
+def render():
+    return _script("render_speed")
+
+
+def test_render_benchmark_writes_every_path_and_ratio(render, tmp_path):
+    assert render.main(["--sizes", "24", "--frames", "2", "--repeats", "1", "--steps", "5", "--out", str(tmp_path)]) == 0
+    doc = read_json(tmp_path / "render_speed.json", "benchmark")
+    frames = {r["recipe"]: r for r in doc["results"] if r["kind"] == "frame"}
+    assert list(frames) == list(render.PATHS) and all(r["ms_per_frame"] > 0 for r in frames.values())
+    assert set(doc["ratios"]) == {f"{p}@24: gymnasium_over_path" for p in ("camera", "fast", "lean")} | {
+        "steps@24: state_over_pixels"}
+    assert all(isinstance(v, str) and v for v in doc["gl_renderer"].values())
+    assert (tmp_path / "render_speed.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv", [["--sizes", "8"], ["--sizes", "64,64"], ["--sizes", "big"], ["--frames", "0"]])
+def test_render_benchmark_refuses_bad_settings(render, argv, tmp_path):
+    from rlcourse.core.errors import RLCourseError
+
+    with pytest.raises(RLCourseError):
+        render.main([*argv, "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())

@@ -112,8 +112,9 @@ class Camera:
 
 
 def gl_renderer(renderer: Any) -> str:
-    """``GL_RENDERER`` of a ``mujoco.Renderer``'s context ("unknown" where the context cannot be queried)."""
-    context = getattr(renderer, "_gl_context", None)
+    """``GL_RENDERER`` behind a ``mujoco.Renderer`` or a gymnasium offscreen viewer, found through its OpenGL
+    context ("unknown" where there is none or it cannot be queried)."""
+    context = getattr(renderer, "_gl_context", None) or getattr(renderer, "opengl_context", None)
     if context is None:
         return "unknown"
     try:
