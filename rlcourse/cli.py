@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a policy through the experiment contract")
     t.add_argument("--recipe", default=None, help="a named recipe (rlcourse.training.recipes): algorithm, "
                    "environments, HER and hyperparameters; other options override it")
-    t.add_argument("--algo", default=None, help="ppo, sac, td3 (stable-baselines3) or fastsac (rlcourse.algos.fastsac)")
+    t.add_argument("--algo", default=None, help="ppo, sac, td3 (stable-baselines3), fastsac (rlcourse.algos.fastsac) "
+                   "or pixelsac (rlcourse.algos.pixelsac, with --wrap pixels)")
     t.add_argument("--env", default=None, dest="env_id", help="a Fetch environment id, e.g. FetchReachDense-v4")
     _add_spec_options(t)
     t.add_argument("--seed", type=_int, default=0)
@@ -236,7 +237,7 @@ def _train(args: argparse.Namespace) -> int:
             raise RLCourseError(f"--algo {args.algo} contradicts recipe {args.recipe} (algorithm {r['algo']})")
     algo = args.algo or base["algo"]
     if not algo:
-        raise RLCourseError("give --algo (ppo, sac, td3, fastsac) or --recipe")
+        raise RLCourseError("give --algo (ppo, sac, td3, fastsac, pixelsac) or --recipe")
     spec = _spec_from_args(args, None)
     if spec is None:
         raise RLCourseError("give --env (a Fetch task id) or --env-spec")

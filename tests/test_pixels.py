@@ -69,6 +69,6 @@ def test_the_encoder_maps_uint8_frames_to_normalised_features_and_exposes_its_ke
     assert f.shape == (5, 32)
     assert torch.allclose(f.mean(-1), torch.zeros(5), atol=1e-5)  # layer-normalised
     kp = enc.keypoints_of(frames)
-    assert kp.shape == (5, 64, 2) and kp.abs().max() <= 1.0
+    assert kp.shape == (5, enc.width, 2) and kp.abs().max() <= 1.0
     f.sum().backward()
     assert enc.convs[0].weight.grad is not None and enc.keypoints.log_temperature.grad is not None

@@ -61,6 +61,7 @@ def get_backend(name: str) -> Backend:
 def _load_builtin() -> None:
     """Import the backends that ship with the course (each registers itself on import)."""
     import rlcourse.algos.fastsac  # noqa: F401
+    import rlcourse.algos.pixelsac  # noqa: F401
     import rlcourse.algos.sb3  # noqa: F401
 
 

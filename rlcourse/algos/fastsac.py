@@ -88,13 +88,15 @@ _RANGES = {"hidden": (1, 4096), "batch_size": (1, 2**18), "updates_per_step": (0
 _OPEN_BELOW = {"updates_per_step", "learning_rate", "tau"}
 
 
-def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
-    """A :class:`FastSACConfig` from a dict, with a one-line error for unknown names or mistyped values."""
-    names = {f.name: f for f in fields(FastSACConfig)}
+def config_from(hyperparameters: dict[str, Any], cls: type = FastSACConfig, algo: str = "fastsac",
+                ranges: dict[str, tuple[float, float]] | None = None) -> Any:
+    """A :class:`FastSACConfig` (or ``cls``, a dataclass derived from it, with its extra ``ranges``) from a dict,
+    with a one-line error for unknown names or mistyped values."""
+    names = {f.name: f for f in fields(cls)}
     for name, value in hyperparameters.items():
         if name not in names:
-            raise RLCourseError(f"unknown hyperparameter {name!r} for fastsac; valid: {', '.join(sorted(names))}")
-        default = getattr(FastSACConfig(), name)
+            raise RLCourseError(f"unknown hyperparameter {name!r} for {algo}; valid: {', '.join(sorted(names))}")
+        default = getattr(cls(), name)
         if isinstance(default, str):
             if not isinstance(value, str):
                 raise RLCourseError(f"hyperparameter {name} expects a string, got {value!r}")
@@ -105,18 +107,18 @@ def config_from(hyperparameters: dict[str, Any]) -> FastSACConfig:
             raise RLCourseError(f"hyperparameter {name} expects an integer, got {value!r}")
         if not math.isfinite(value):
             raise RLCourseError(f"hyperparameter {name} must be finite, got {value!r}")
-    cfg = FastSACConfig(**hyperparameters)
-    for name, (low, high) in _RANGES.items():
+    cfg = cls(**hyperparameters)
+    for name, (low, high) in {**_RANGES, **(ranges or {})}.items():
         value = getattr(cfg, name)
         if not low <= value <= high or (name in _OPEN_BELOW and value == low):
             bracket = "(" if name in _OPEN_BELOW else "["
-            raise RLCourseError(f"fastsac hyperparameter {name}={value:g} is out of range {bracket}{low:g}, {high:g}]")
+            raise RLCourseError(f"{algo} hyperparameter {name}={value:g} is out of range {bracket}{low:g}, {high:g}]")
     if cfg.auto_ent_coef and cfg.ent_coef == 0:
-        raise RLCourseError("fastsac: auto_ent_coef learns α starting from ent_coef; give ent_coef a positive start")
+        raise RLCourseError(f"{algo}: auto_ent_coef learns α starting from ent_coef; give ent_coef a positive start")
     if bool(cfg.demonstrations) != bool(cfg.demonstrations_sha256):
-        raise RLCourseError("fastsac: demonstrations and demonstrations_sha256 go together (the file and its SHA-256)")
+        raise RLCourseError(f"{algo}: demonstrations and demonstrations_sha256 go together (the file and its SHA-256)")
     if cfg.demonstrations_sha256 and not re.fullmatch(r"[0-9a-f]{64}", cfg.demonstrations_sha256):
-        raise RLCourseError("fastsac: demonstrations_sha256 must be 64 lower-case hex digits")
+        raise RLCourseError(f"{algo}: demonstrations_sha256 must be 64 lower-case hex digits")
     return cfg
 
 
@@ -211,11 +213,21 @@ class Normalizer:
 
 
 class EpisodeBuffer:
-    """Whole episodes of fixed length ``T``; :meth:`sample` relabels a fraction ``k/(k+1)`` with future goals."""
+    """Whole episodes of fixed length ``T``; :meth:`sample` relabels a fraction ``k/(k+1)`` with future goals.
 
-    def __init__(self, capacity: int, T: int, obs_dim: int, goal_dim: int, act_dim: int, k: int):
+    An observation is a vector (``obs_dim`` an int) or an array of any shape and dtype, e.g. one camera frame
+    ``(3, H, W)`` uint8. With ``frames > 1`` each step stores only its newest frame, and :meth:`sample` stacks the
+    last ``frames`` of them on the first axis, repeating the episode's first frame before its start, as the
+    ``pixels`` wrapper does: every frame is stored once, not ``frames`` times."""
+
+    def __init__(self, capacity: int, T: int, obs_dim: int | tuple[int, ...], goal_dim: int, act_dim: int, k: int,
+                 obs_dtype: Any = np.float32, frames: int = 1):
         self.T, self.k, self.capacity, self.size, self.next = T, k, capacity, 0, 0
-        self.obs = np.zeros((capacity, T + 1, obs_dim), np.float32)
+        shape = (obs_dim,) if isinstance(obs_dim, int) else tuple(obs_dim)
+        if frames > 1 and len(shape) < 2:
+            raise RLCourseError("frame stacking needs array observations (channels first), not vectors")
+        self.frames = frames
+        self.obs = np.zeros((capacity, T + 1, *shape), obs_dtype)
         self.ag = np.zeros((capacity, T + 1, goal_dim), np.float32)
         self.goal = np.zeros((capacity, goal_dim), np.float32)
         self.act = np.zeros((capacity, T, act_dim), np.float32)
@@ -235,8 +247,17 @@ class EpisodeBuffer:
         goal = np.where(relabel[:, None], self.ag[ep, future], self.goal[ep])
         next_ag = self.ag[ep, t + 1]
         reward = np.asarray(compute_reward(next_ag, goal, None), dtype=np.float32)
-        return {"obs": self.obs[ep, t], "goal": goal, "act": self.act[ep, t], "reward": reward,
-                "next_obs": self.obs[ep, t + 1], "next_ag": next_ag, "relabelled": relabel}
+        return {"obs": self.observations(ep, t), "goal": goal, "act": self.act[ep, t], "reward": reward,
+                "next_obs": self.observations(ep, t + 1), "next_ag": next_ag, "relabelled": relabel}
+
+    def observations(self, ep: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The observation the policy saw at step ``t`` of episode ``ep``: with ``frames > 1`` the stack of frames
+        ``t - frames + 1 ... t`` (indices below 0 repeat frame 0), oldest first, on the first observation axis."""
+        if self.frames == 1:
+            return self.obs[ep, t]
+        idx = np.maximum(t[:, None] - np.arange(self.frames - 1, -1, -1)[None, :], 0)  # (n, frames)
+        stack = self.obs[ep[:, None], idx]  # (n, frames, C, ...)
+        return stack.reshape(len(ep), -1, *self.obs.shape[3:])
 
 
 class _TwinLinear(nn.Module):
@@ -330,6 +351,16 @@ class Agent:
         with torch.no_grad():
             return self.actor(self.inputs(obs, goal), deterministic)[0].numpy()
 
+    def act_on(self, observations: list[dict[str, np.ndarray]], deterministic: bool = False) -> np.ndarray:
+        """Actions for one observation dict per environment (the training loop's call)."""
+        return self.act(np.stack([o["observation"] for o in observations]),
+                        np.stack([o["desired_goal"] for o in observations]), deterministic)
+
+    def observe(self, obs: np.ndarray, ag: np.ndarray, goal: np.ndarray) -> None:
+        """Update the input normalisers with one finished episode (its stored observations and goals)."""
+        self.obs_norm.update(obs)
+        self.goal_norm.update(np.concatenate([ag, goal[None]]))
+
     def predict(self, observation: dict[str, np.ndarray], deterministic: bool = True) -> tuple[np.ndarray, None]:
         single = np.ndim(observation["observation"]) == 1
         obs, goal = np.atleast_2d(observation["observation"]), np.atleast_2d(observation["desired_goal"])
@@ -339,19 +370,40 @@ class Agent:
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One gradient step on the critics, one on the actor, one on the temperature (with ``auto_ent_coef``), one
         Polyak step; returns the critics' means and the temperature used."""
-        cfg, alpha = self.cfg, self.alpha
+        alpha = self.alpha
         x, x2 = self.inputs(batch["obs"], batch["goal"]), self.inputs(batch["next_obs"], batch["goal"])
         a, r = torch.as_tensor(batch["act"]), torch.as_tensor(batch["reward"])
         with torch.no_grad():
-            a2, logp2 = self.actor(x2)
-            y = r + cfg.gamma * (self.target(x2, a2).min(0).values - alpha * logp2)
-            if cfg.clip_target:
-                y = y.clamp(-1.0 / (1.0 - cfg.gamma), 0.0)
+            y = self.target_value(r, x2, x2, alpha)
+        q = self.critic_step(x, a, y)
+        self.actor_step(x, alpha)
+        return self.finish_update(q, alpha)
+
+    # The update's parts, shared with the pixel agent (rlcourse.algos.pixelsac), whose inputs come from an encoder.
+
+    def target_value(self, r: torch.Tensor, x2_actor: torch.Tensor, x2_critic: torch.Tensor,
+                     alpha: float) -> torch.Tensor:
+        """The soft Bellman target r + γ (min Q̄(s', a') − α log π(a'|s')), a' ~ π(s'), clipped with ``clip_target``;
+        the actor and the target critics may see the next state through different inputs (the pixel agent's online
+        and target encoders)."""
+        cfg = self.cfg
+        a2, logp2 = self.actor(x2_actor)
+        y = r + cfg.gamma * (self.target(x2_critic, a2).min(0).values - alpha * logp2)
+        return y.clamp(-1.0 / (1.0 - cfg.gamma), 0.0) if cfg.clip_target else y
+
+    def critic_step(self, x: torch.Tensor, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One gradient step of ``critic_opt`` (the critics, and the encoder where there is one) on the squared error
+        of both critics against ``y``; returns Q(x, a), detached."""
         q = self.critic(x, a)
         critic_loss = F.mse_loss(q, y.expand(2, -1), reduction="none").mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
+        return q.detach()
+
+    def actor_step(self, x: torch.Tensor, alpha: float) -> None:
+        """One gradient step of the actor on E[α log π − min Q] with the critics frozen, then, with
+        ``auto_ent_coef``, one of the temperature."""
         pi, logp = self.actor(x)
         self.critic.requires_grad_(False)
         actor_loss = (alpha * logp - self.critic(x, pi).min(0).values).mean()
@@ -366,9 +418,11 @@ class Agent:
             self.alpha_opt.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_opt.step()
+
+    def finish_update(self, q: torch.Tensor, alpha: float) -> dict[str, float]:
+        """The Polyak step of the target critics, and the update's diagnostics."""
         with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
-        q = q.detach()
+            torch._foreach_lerp_(self._target_params, self._critic_params, self.cfg.tau)
         return {"q1_mean": float(q[0].mean()), "q2_mean": float(q[1].mean()), "q_min_mean": float(q.min(0).values.mean()),
                 "q_gap_mean": float((q[0] - q[1]).abs().mean()), "alpha": alpha}
 
@@ -376,7 +430,8 @@ class Agent:
         return {"config": asdict(self.cfg), "dims": list(self.dims), "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(), "target": self.target.state_dict(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "obs_norm": self.obs_norm.state(), "goal_norm": self.goal_norm.state(),
+                **({"obs_norm": self.obs_norm.state()} if self.obs_norm is not None else {}),
+                "goal_norm": self.goal_norm.state(),
                 "log_alpha": self.log_alpha.detach().clone(),
                 **({"alpha_opt": self.alpha_opt.state_dict()} if self.alpha_opt is not None else {})}
 
@@ -406,9 +461,10 @@ def _legacy_numpy_globals() -> list[Any]:
     return [multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.float64))]
 
 
-def load_agent(path: Path | str) -> Agent:
-    """Read an agent written by :func:`save_agent` with ``torch.load(weights_only=True)``: tensors, numbers and
-    (for older files) numpy arrays only; a file holding anything else is refused without running it.
+def load_agent(path: Path | str, cls: Any = None) -> Agent:
+    """Read an agent (``cls``, by default :class:`Agent`) written by :func:`save_agent` with
+    ``torch.load(weights_only=True)``: tensors, numbers and (for older files) numpy arrays only; a file holding
+    anything else is refused without running it.
     Callers verify the file's SHA-256 first (:meth:`rlcourse.contract.runs.Run.verified`)."""
     import pickle
     import warnings
@@ -422,10 +478,12 @@ def load_agent(path: Path | str) -> Agent:
                             "refused without running them") from None
     except Exception as exc:  # truncated or foreign files surface as many exception types
         raise RLCourseError(f"cannot load checkpoint {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+    cls = Agent if cls is None else cls
     try:
-        return Agent.from_state(state)
+        return cls.from_state(state)
     except Exception as exc:
-        raise RLCourseError(f"cannot load checkpoint {path}: not a fastsac agent ({type(exc).__name__}: "
+        raise RLCourseError(f"cannot load checkpoint {path}: not a {cls.__module__.rsplit('.', 1)[-1]} agent "
+                            f"({type(exc).__name__}: "
                             f"{' '.join(str(exc).split())[:120]})") from None
 
 
@@ -436,7 +494,7 @@ class FastSACBackend:
     off_policy = True
 
     def validate(self, cfg: TrainConfig) -> None:
-        hp = config_from(cfg.hyperparameters)
+        hp = self.config(cfg.hyperparameters)
         if hp.demonstrations:
             load_demonstrations(hp.demonstrations, hp.demonstrations_sha256)  # present, unmodified, well-formed
         if cfg.normalize_obs:
@@ -445,7 +503,7 @@ class FastSACBackend:
             raise RLCourseError("fastsac relabels with the 'future' strategy only")
 
     def hyperparameters(self, cfg: TrainConfig) -> dict[str, Any]:
-        return dict(sorted(asdict(config_from(cfg.hyperparameters)).items()))
+        return dict(sorted(asdict(self.config(cfg.hyperparameters)).items()))
 
     def policy_name(self, cfg: TrainConfig) -> str:
         return "rlcourse.algos.fastsac.Agent"
@@ -454,7 +512,29 @@ class FastSACBackend:
         return DIAGNOSTIC_COLUMNS if cfg.diagnostics else []
 
     def load_policy(self, run: Run) -> Agent:
-        return load_agent(run.verified("model"))
+        return self.load_agent(run.verified("model"))
+
+    # What the training loop needs to know about the agent; the pixel backend (rlcourse.algos.pixelsac) overrides it.
+    config = staticmethod(config_from)
+    save_agent = staticmethod(save_agent)
+    load_agent = staticmethod(load_agent)
+
+    def stored(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """What the replay buffer keeps of one observation (the policy's input besides the goal)."""
+        return observation["observation"]
+
+    def stored_shape(self, space: Any) -> tuple[int, ...]:
+        """The shape of :meth:`stored` for an observation of ``space``."""
+        return space["observation"].shape
+
+    def new_agent(self, probe: Any, hp: Any) -> Agent:
+        space = probe.observation_space
+        return Agent(space["observation"].shape[0], space["desired_goal"].shape[0], probe.action_space.shape[0], hp)
+
+    def new_buffer(self, probe: Any, capacity: int, k: int) -> EpisodeBuffer:
+        space = probe.observation_space
+        return EpisodeBuffer(capacity, probe.spec.max_episode_steps, space["observation"].shape[0],
+                             space["desired_goal"].shape[0], probe.action_space.shape[0], k=k)
 
     def train(self, cfg: TrainConfig, writer: RunWriter) -> Run:
         """The training loop: act in ``n_envs`` environments, store whole episodes, update ``updates_per_step``
@@ -462,7 +542,7 @@ class FastSACBackend:
         from the last checkpoint (episodes in progress at the kill are discarded)."""
         from rlcourse.envs.spec import make
 
-        hp = config_from(cfg.hyperparameters)
+        hp = self.config(cfg.hyperparameters)
         k = int(cfg.her_kwargs.get("n_sampled_goal", 4)) if cfg.her else 0
         probe = make(writer.spec)  # shapes, episode length, compute_reward and action spaces, never stepped
         try:
@@ -480,27 +560,26 @@ class FastSACBackend:
         compute_reward = probe.unwrapped.compute_reward
         T = probe.spec.max_episode_steps
         space = probe.observation_space
-        dims = (space["observation"].shape[0], space["desired_goal"].shape[0], probe.action_space.shape[0])
+        dims = (self.stored_shape(space), space["desired_goal"].shape[0], probe.action_space.shape[0])
         demos = load_demonstrations(hp.demonstrations, hp.demonstrations_sha256) if hp.demonstrations else None
-        if demos is not None and (demos["actions"].shape[1:] != (T, dims[2]) or demos["observations"].shape[2] != dims[0]
+        if demos is not None and (demos["actions"].shape[1:] != (T, dims[2]) or demos["observations"].shape[2:] != dims[0]
                                   or demos["desired_goals"].shape[1] != dims[1]):
             raise RLCourseError(f"demonstrations {hp.demonstrations} do not fit {cfg.env_id}: episodes of "
                                 f"{demos['actions'].shape[1]} steps with observations of {demos['observations'].shape[2]}")
         n_demos = 0 if demos is None else len(demos["actions"])
-        buffer = EpisodeBuffer(cfg.total_steps // T + cfg.n_envs + 1 + n_demos, T, *dims, k=k)
+        buffer = self.new_buffer(probe, cfg.total_steps // T + cfg.n_envs + 1 + n_demos, k)
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
-        agent = Agent(*dims, hp)
+        agent = self.new_agent(probe, hp)
         if demos is not None and not writer.resume:  # (a resumed run's saved buffer holds them already)
             for obs_, ag_, goal_, act_ in zip(*(demos[k_] for k_ in DEMO_ARRAYS)):
                 buffer.add(obs_, ag_, goal_, act_)
-                agent.obs_norm.update(obs_)
-                agent.goal_norm.update(np.concatenate([ag_, goal_[None]]))
+                agent.observe(obs_, ag_, goal_)
         steps, updates, debt, resumed = 0, 0, 0.0, 0
         recent: list[tuple[float, float]] = []  # (return, success) of the last 100 training episodes
         if writer.resume:
             r = writer.resume
-            agent = load_agent(r.file(TENSORS_FILE))
+            agent = self.load_agent(r.file(TENSORS_FILE))
             with np.load(r.file("buffer.npz"), allow_pickle=False) as z:
                 n = int(z["size"])
                 buffer.obs[:n], buffer.ag[:n], buffer.goal[:n], buffer.act[:n] = z["obs"], z["ag"], z["goal"], z["act"]
@@ -513,7 +592,7 @@ class FastSACBackend:
         action_spaces = [copy.deepcopy(probe.action_space) for _ in range(cfg.n_envs)]
         for i, space in enumerate(action_spaces):  # random actions before learning_starts, one stream per environment
             space.seed(cfg.seed + i)
-        episodes = [_new_episode(o) for o in obs]
+        episodes = [self._new_episode(o) for o in obs]
         last_diag: dict[str, Any] = {}
 
         def stats() -> dict[str, Any]:
@@ -541,7 +620,7 @@ class FastSACBackend:
             if steps < hp.learning_starts:
                 actions = np.stack([space.sample() for space in action_spaces]).astype(np.float32)
             else:
-                actions = agent.act(np.stack([o["observation"] for o in obs]), np.stack([o["desired_goal"] for o in obs]))
+                actions = agent.act_on(obs)
             envs.send(actions)
             if hp.env_worker:
                 pay_debt()  # while the worker simulates this step
@@ -549,18 +628,17 @@ class FastSACBackend:
             for i, o in enumerate(result.obs):
                 ep = episodes[i]
                 ep["act"].append(actions[i])
-                ep["obs"].append(o["observation"])
+                ep["obs"].append(self.stored(o))
                 ep["ag"].append(o["achieved_goal"])
                 ep["ret"] += result.rewards[i]
                 if result.done[i]:
                     if len(ep["act"]) != T:
                         raise RLCourseError(f"fastsac needs fixed-length episodes of {T} steps; got {len(ep['act'])}")
                     buffer.add(np.array(ep["obs"]), np.array(ep["ag"]), ep["goal"], np.array(ep["act"]))
-                    agent.obs_norm.update(np.array(ep["obs"]))
-                    agent.goal_norm.update(np.concatenate([np.array(ep["ag"]), ep["goal"][None]]))
+                    agent.observe(np.array(ep["obs"]), np.array(ep["ag"]), ep["goal"])
                     recent = (recent + [(ep["ret"], result.success[i])])[-100:]
                     o = result.next_obs[i]
-                    episodes[i] = _new_episode(o)
+                    episodes[i] = self._new_episode(o)
                 obs[i] = o
             steps += cfg.n_envs
             if steps >= hp.learning_starts and buffer.size > 0:
@@ -571,16 +649,16 @@ class FastSACBackend:
             if tick.stop:
                 break
             if tick.checkpoint:
-                writer.save_checkpoint(steps, {TENSORS_FILE: lambda tmp: save_agent(agent, tmp),
+                writer.save_checkpoint(steps, {TENSORS_FILE: lambda tmp: self.save_agent(agent, tmp),
                                                "buffer.npz": save_buffer},
                                        extra={"updates": updates, "debt": debt})
         if hp.env_worker:
             pay_debt()  # the last step's gradient steps, owed to the worker's overlap
-        return writer.finish(steps, {"model": (TENSORS_FILE, lambda tmp: save_agent(agent, tmp))}, agent, device="cpu")
+        return writer.finish(steps, {"model": (TENSORS_FILE, lambda tmp: self.save_agent(agent, tmp))}, agent,
+                             device="cpu")
 
-
-def _new_episode(o: dict[str, np.ndarray]) -> dict[str, Any]:
-    return {"obs": [o["observation"]], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": [], "ret": 0.0}
+    def _new_episode(self, o: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {"obs": [self.stored(o)], "ag": [o["achieved_goal"]], "goal": o["desired_goal"], "act": [], "ret": 0.0}
 
 
 def _diagnostics(diag: dict[str, Any]) -> dict[str, float]:

@@ -19,9 +19,12 @@ back at a random offset: the content moves by at most ``pad`` pixels in each dir
 shifted copies of the same observation asks its value to be invariant to small translations, a prior that is true
 for a fixed camera and that cuts the data a pixel agent needs. Only images are shifted; vectors (the goal) are not.
 
-**The encoder** (:class:`PixelEncoder`): three 3x3 convolutions (32, 64, 64 channels; strides 2, 1, 1), then the
-spatial softmax, then a linear layer to ``feature_dim`` with layer normalisation. Inputs are uint8 frames, scaled to
-[0, 1] inside the network, so the replay buffer stores one byte per pixel.
+**The encoder** (:class:`PixelEncoder`): three 3x3 convolutions of ``width`` channels (strides 2, 2, 1; ReLU), the
+spatial softmax (``width`` keypoints), a linear layer to ``feature_dim`` and layer normalisation. Inputs are uint8
+frames, scaled to [0, 1] inside the network, so the replay buffer stores one byte per pixel. The widths and strides
+are set by what a CPU can afford: the common manipulation encoder (32, 64, 64 channels, strides 2, 1, 1) costs
+about ten times as much per update at 64² and leaves a feature map of 27², where strides 2, 2, 1 leave 13²; the
+keypoints' resolution comes from the softmax's averaging, not from the map's size.
 """
 
 from __future__ import annotations
@@ -88,24 +91,27 @@ def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | No
 
 
 class PixelEncoder(nn.Module):
-    """uint8 frames ``(B, C, H, W)`` to features ``(B, feature_dim)``: three 3x3 convolutions (32, 64, 64 channels;
-    strides 2, 1, 1; ReLU), a spatial softmax (64 keypoints), a linear layer and layer normalisation."""
+    """uint8 frames ``(B, C, H, W)`` to features ``(B, feature_dim)``: three 3x3 convolutions of ``width`` channels
+    (strides 2, 2, 1; ReLU between them), a spatial softmax (``width`` keypoints), a linear layer and layer
+    normalisation."""
 
-    def __init__(self, channels: int, size: int, feature_dim: int = 64):
+    def __init__(self, channels: int, size: int, feature_dim: int = 64, width: int = 32):
         super().__init__()
-        self.convs = nn.Sequential(nn.Conv2d(channels, 32, 3, stride=2), nn.ReLU(),
-                                   nn.Conv2d(32, 64, 3, stride=1), nn.ReLU(),
-                                   nn.Conv2d(64, 64, 3, stride=1))
+        if size < 16 or channels < 1 or width < 1 or feature_dim < 1:
+            raise RLCourseError(f"PixelEncoder needs frames of at least 16² and positive sizes, got {channels} "
+                                f"channels of {size}², width {width}, feature_dim {feature_dim}")
+        self.convs = nn.Sequential(nn.Conv2d(channels, width, 3, stride=2), nn.ReLU(),
+                                   nn.Conv2d(width, width, 3, stride=2), nn.ReLU(),
+                                   nn.Conv2d(width, width, 3, stride=1))
         with torch.no_grad():
             h = self.convs(torch.zeros(1, channels, size, size)).shape[-1]
         self.keypoints = SpatialSoftmax(h, h)
-        self.head = nn.Sequential(nn.Linear(2 * 64, feature_dim), nn.LayerNorm(feature_dim))
-        self.feature_dim = feature_dim
+        self.head = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.LayerNorm(feature_dim))
+        self.feature_dim, self.width = feature_dim, width
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.float() / 255.0
-        return self.head(self.keypoints(self.convs(x)))
+        return self.head(self.keypoints(self.convs(frames.float() / 255.0)))
 
     def keypoints_of(self, frames: torch.Tensor) -> torch.Tensor:
-        """The 64 keypoints ``(B, 64, 2)`` in [-1, 1], for drawing what the encoder attends to."""
+        """The ``width`` keypoints ``(B, width, 2)`` in [-1, 1], for drawing what the encoder attends to."""
         return self.keypoints(self.convs(frames.float() / 255.0)).reshape(frames.shape[0], -1, 2)

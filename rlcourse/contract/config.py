@@ -28,7 +28,8 @@ class TrainConfig:
     """Everything that defines a training run."""
 
     algo: str
-    """Backend name: ``ppo``, ``sac``, ``td3`` (stable-baselines3) or ``fastsac`` (:mod:`rlcourse.algos.fastsac`)."""
+    """Backend name: ``ppo``, ``sac``, ``td3`` (stable-baselines3), ``fastsac`` (:mod:`rlcourse.algos.fastsac`) or
+    ``pixelsac`` (:mod:`rlcourse.algos.pixelsac`, with the ``pixels`` wrapper)."""
     env_id: str
     """A registered Fetch task, e.g. ``FetchPush-v4``."""
     seed: int = 0
