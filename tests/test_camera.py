@@ -102,3 +102,20 @@ def test_the_camera_reports_what_draws_it():
     name = env.get_wrapper_attr("camera").gl_renderer()
     assert isinstance(name, str) and name
     env.close()
+
+
+def test_the_blind_control_blanks_the_frames_and_nothing_else():
+    seen = {}
+    for wrap in ("pixels:size=24", "pixels:size=24+blind:value=7"):
+        env = make(EnvSpec("FetchReach-v4").with_wrappers(*wrap.split("+")))
+        obs, _ = env.reset(seed=4)
+        obs, *_ = env.step(np.array([1.0, 0.0, 0.0, 0.0]))
+        seen[wrap] = obs
+        env.close()
+    plain, blind = seen.values()
+    assert (blind["pixels"] == 7).all() and blind["pixels"].shape == plain["pixels"].shape
+    assert len(np.unique(plain["pixels"])) > 10
+    for key in ("desired_goal", "achieved_goal"):
+        assert np.array_equal(blind[key], plain[key])
+    with pytest.raises(RLCourseError, match="after the pixels wrapper"):
+        make(EnvSpec("FetchReach-v4").with_wrappers("blind"))

@@ -14,6 +14,8 @@ name, checks parameters without building anything (:func:`validate_params`) and 
                       (``obj_range``, ``target_range``; both 0.15 m in every Fetch task): a wider or narrower scene.
 * ``pixels``          camera frames instead of the state vector: ``pixels`` (uint8, the last ``frames`` RGB frames
                       stacked on the channel axis), ``desired_goal``, and ``achieved_goal`` for relabelling only.
+* ``blind``           every frame of ``pixels`` replaced by one constant grey (``value``): the control that shows
+                      whether a pixel policy uses its camera at all.
 
 Kinds. An "action" wrapper changes what the simulator receives, an "observation" wrapper what the policy sees, a
 "task" wrapper what training asks for (stripped when a run is evaluated on its own task), and a "scene" wrapper the
@@ -410,6 +412,21 @@ class PixelObservation(gym.Wrapper):
         super().close()
 
 
+class BlindFrames(gym.ObservationWrapper):
+    """Replaces ``pixels`` with a constant image of grey level ``value``; the goals pass unchanged. A policy that
+    still succeeds without its frames was not using them (on Reach that would mean the answer leaked elsewhere)."""
+
+    def __init__(self, env: gym.Env, *, value: int):
+        super().__init__(env)
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Dict) or "pixels" not in space.spaces:
+            raise RLCourseError("blind: there are no frames to blank; put it after the pixels wrapper")
+        self._blank = np.full(space["pixels"].shape, value, dtype=np.uint8)
+
+    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**observation, "pixels": self._blank.copy()}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Goal curriculum
 # ---------------------------------------------------------------------------------------------------------------
@@ -597,3 +614,7 @@ register("pixels", PixelObservation, {
     "camera": ParamSpec(str, default="front", choices=CAMERA_NAMES, doc="the camera's name"),
     "lean": ParamSpec(bool, default=True, doc="no shadows, reflections or skybox"),
 }, "camera frames and the desired goal instead of the state vector", kind="observation", unique=True)
+
+register("blind", BlindFrames, {
+    "value": ParamSpec(int, default=128, low=0, high=255, doc="the grey level of every pixel, in [0, 255]"),
+}, "every camera frame replaced by one constant grey (after pixels)", kind="observation", unique=True)
