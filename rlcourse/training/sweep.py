@@ -339,35 +339,16 @@ def _worker(job: Job, conn: Any) -> None:
 
 
 def run_local(jobs_: list[Job], jobs: int) -> list[dict[str, Any]]:
-    """Each job in a spawned process, ``jobs`` at a time; a process that dies is a failed job, not a failed sweep."""
-    from multiprocessing import get_context
-    from multiprocessing.connection import wait
+    """Each job in a spawned process, ``jobs`` at a time (:func:`rlcourse.core.procs.in_processes`); a process that
+    dies is a failed job, not a failed sweep."""
+    from contextlib import closing
 
-    ctx = get_context("spawn")
-    pending, running, records = list(jobs_), {}, {}
-    try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                job = pending.pop(0)
-                reader, writer = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(job, writer), name=f"sweep {job.id}")
-                proc.start()
-                writer.close()
-                running[proc] = (job, reader)
-            wait([p.sentinel for p in running], timeout=1.0)
-            for proc in [p for p in running if p.exitcode is not None]:
-                job, reader = running.pop(proc)
-                record = None
-                try:
-                    if reader.poll():
-                        record = reader.recv()
-                except (EOFError, OSError):
-                    pass
-                reader.close()
-                records[job.id] = record or failed(job, f"its process exited with code {proc.exitcode}")
-    finally:
-        for proc in running:
-            proc.terminate()
+    from rlcourse.core.procs import in_processes
+
+    records = {}
+    with closing(in_processes(jobs_, _worker, jobs, name=lambda j: f"sweep {j.id}")) as done:
+        for job, code, record in done:
+            records[job.id] = record or failed(job, f"its process exited with code {code}")
     return [records[j.id] for j in jobs_]
 
 

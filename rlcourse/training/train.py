@@ -89,18 +89,9 @@ def random_run(
         return writer.complete()
 
 
-def _train_in_worker(cfg: TrainConfig, parent_pid: int, report: Any) -> None:
-    """A spawned worker of :func:`train_many`: train one run, send back a one-line error if it fails, and end
-    early (the run resumes next time) if the process that started it disappears."""
-    import os
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+def _train_in_worker(cfg: TrainConfig, report: Any) -> None:
+    """A spawned worker of :func:`train_many`: train one run and send back a one-line error if it fails (it ends
+    early, and the run resumes next time, if the process that started it disappears: :mod:`rlcourse.core.procs`)."""
     try:
         train(cfg)
     except BaseException as exc:
@@ -141,37 +132,12 @@ def train_many(configs: list[TrainConfig], jobs: int = 1, skip_existing: bool = 
 def _run_workers(todo: list[TrainConfig], jobs: int) -> None:
     """Train ``todo`` in spawned processes, ``jobs`` at a time. Whatever ends this early (a failed run, Ctrl-C, a
     notebook's stop button) terminates the workers still running before it propagates."""
-    import os
-    from multiprocessing import get_context
-    from multiprocessing.connection import wait
+    from contextlib import closing
 
-    ctx = get_context("spawn")
-    pending, running = list(todo), {}
-    try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                cfg = pending.pop(0)
-                reader, writer = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_train_in_worker, args=(cfg, os.getpid(), writer),
-                                   name=f"train {cfg.resolved_run_id()}")
-                proc.start()
-                writer.close()  # the worker holds the only writing end
-                running[proc] = (cfg, reader)
-            wait([proc.sentinel for proc in running], timeout=1.0)
-            for proc in [p for p in running if p.exitcode is not None]:
-                cfg, reader = running.pop(proc)
-                message = None
-                if proc.exitcode != 0 and reader.poll():
-                    try:
-                        message = reader.recv()
-                    except EOFError:
-                        pass
-                reader.close()
-                if proc.exitcode != 0:
-                    raise RLCourseError(f"run {cfg.resolved_run_id()} failed: "
-                                        f"{message or f'its worker exited with code {proc.exitcode}'}")
-    finally:
-        for proc in running:
-            proc.terminate()
-        for proc in running:
-            proc.join()
+    from rlcourse.core.procs import in_processes
+
+    with closing(in_processes(todo, _train_in_worker, jobs, name=lambda c: f"train {c.resolved_run_id()}")) as done:
+        for cfg, code, message in done:
+            if code != 0:
+                raise RLCourseError(f"run {cfg.resolved_run_id()} failed: "
+                                    f"{message or f'its worker exited with code {code}'}")
