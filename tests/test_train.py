@@ -75,6 +75,19 @@ def test_same_seed_gives_equal_reports_and_another_seed_does_not(tmp_path):
     assert not diff["equal"] and diff["max_abs_diff"] > 1e-6  # the comparison can fail: it is not vacuous
 
 
+def test_the_comparison_reads_every_field_an_episode_records():
+    """Chapter 6's controller metrics (jerk, overshoot, settling time) and labels count as much as the first ones."""
+    ep = {"seed": 1, "return": -3.0, "length": 50, "success": True, "time_to_success": 7, "final_distance": 0.01,
+          "jerk": 0.5, "overshoot": 0.0, "settling_time": 9, "label": "air"}
+    doc = lambda **change: {"episodes": [{**ep, **change}]}
+    assert compare_reports(doc(), doc())["equal"]
+    for change in ({"jerk": 0.6}, {"settling_time": 10}, {"label": "table"}, {"overshoot": float("nan")}):
+        result = compare_reports(doc(), doc(**change))
+        assert not result["equal"] and next(iter(change)) in result["mismatches"][0], change
+    lacking = {"episodes": [{k: v for k, v in ep.items() if k != "jerk"}]}
+    assert "one report only" in compare_reports(doc(), lacking)["mismatches"][0]
+
+
 def test_random_run_is_a_run_folder_without_model(tmp_path):
     run = random_run("FetchReach-v4", n_episodes=4, seed=0, out_dir=tmp_path)
     assert run.meta["algo"] == "random" and run.meta["model"] is None and run.model_path is None

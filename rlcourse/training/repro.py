@@ -17,25 +17,25 @@ from typing import Any
 from rlcourse.contract.config import TrainConfig
 from rlcourse.training.train import train
 
-EXACT_KEYS = ("seed", "length", "success", "time_to_success")
-FLOAT_KEYS = ("return", "final_distance", "smoothness", "peak_action", "path_length", "action_energy")
-
-
 def compare_reports(a: dict[str, Any], b: dict[str, Any], atol: float = 1e-6) -> dict[str, Any]:
-    """Compare two eval.json documents episode by episode. Returns ``{"equal", "atol", "max_abs_diff", "mismatches"}``."""
+    """Compare two eval.json documents episode by episode, on every field either episode records: floats within
+    ``atol``, everything else (seed, length, success, time to success, labels) exactly; a field one side lacks is a
+    mismatch. Returns ``{"equal", "atol", "max_abs_diff", "mismatches"}``."""
     mismatches: list[str] = []
     max_diff = 0.0
     if len(a["episodes"]) != len(b["episodes"]):
         mismatches.append(f"episode count {len(a['episodes'])} != {len(b['episodes'])}")
     for i, (ea, eb) in enumerate(zip(a["episodes"], b["episodes"])):
-        for k in EXACT_KEYS:
-            if ea[k] != eb[k]:
+        for k in sorted(set(ea) | set(eb)):
+            if k not in ea or k not in eb:
+                mismatches.append(f"episode {i} {k}: recorded by one report only")
+            elif isinstance(ea[k], float) or isinstance(eb[k], float):
+                d = abs(float(ea[k]) - float(eb[k]))
+                max_diff = max(max_diff, d)
+                if not d <= atol:  # (a NaN on either side is a mismatch too)
+                    mismatches.append(f"episode {i} {k}: |{ea[k]} - {eb[k]}| = {d:.3g} > {atol:g}")
+            elif ea[k] != eb[k]:
                 mismatches.append(f"episode {i} {k}: {ea[k]!r} != {eb[k]!r}")
-        for k in FLOAT_KEYS:
-            d = abs(float(ea[k]) - float(eb[k]))
-            max_diff = max(max_diff, d)
-            if d > atol:
-                mismatches.append(f"episode {i} {k}: |{ea[k]} - {eb[k]}| = {d:.3g} > {atol:g}")
     return {"equal": not mismatches, "atol": atol, "max_abs_diff": max_diff, "mismatches": mismatches}
 
 
