@@ -380,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
 
             snap = snapshot()
             snap["gl_backend"] = configure_gl()
+            from rlcourse.envs.camera import probe_gl_renderer
+
+            snap["gl_renderer"] = probe_gl_renderer()  # "llvmpipe ...": software rendering, whatever MUJOCO_GL says
             print(json.dumps(snap, indent=2))
             return 0
         return handlers[args.cmd](args)

@@ -171,6 +171,7 @@ def test_versions_and_chapters(capsys):
     assert main(["versions"]) == 0
     snap = json.loads(capsys.readouterr().out)
     assert snap["versions"]["gymnasium-robotics"] == "1.4.2" and snap["gl_backend"] in ("egl", "osmesa", None)
+    assert isinstance(snap["gl_renderer"], str) and snap["gl_renderer"]  # e.g. "llvmpipe ...": software rendering
     assert main(["chapters"]) == 0
     out = capsys.readouterr().out
     from rlcourse.chapters import CHAPTERS

@@ -125,3 +125,18 @@ def gl_renderer(renderer: Any) -> str:
     except Exception:  # noqa: BLE001 - a report, never a failure
         return "unknown"
     return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def probe_gl_renderer() -> str:
+    """The OpenGL implementation a camera gets on this machine (``GL_RENDERER`` of a renderer on an empty model), or
+    a short reason when no renderer can be made. Call :func:`rlcourse.envs.fetch.configure_gl` first."""
+    try:
+        import mujoco
+
+        renderer = mujoco.Renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8)
+    except Exception as exc:  # noqa: BLE001 - a report, never a failure
+        return f"none ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})"
+    try:
+        return gl_renderer(renderer)
+    finally:
+        renderer.close()
