@@ -218,7 +218,24 @@ CHAPTERS: dict[str, Chapter] = {
                    "gif_seeds": [1000, 1001]},
             full={"compare_episodes": 100, "gain_episodes": 100, "run_it": {"episodes": 100}},
         ),
-        Chapter("ch07", "Robustness", "7", None),
+        Chapter(
+            "ch07", "Robustness", "7", "ch07_robustness.ipynb",
+            # quick: the noise-placement checks, the noise gains, the linear prediction on the Reach rule, and a small
+            #   sweep (seed 0, Push); the reference sweeps and the rules' evaluations are read from checkpoints/.
+            # full: more episodes, and the reference sweeps (noise, retraining under noise, the corrupted retraining)
+            #   with the rules evaluated under every condition (finished jobs and evaluations are reused).
+            quick={"torch_threads": 1, "why_episodes": 30, "why_sigma": {"sensor": 0.01, "goal": 0.02, "actuator": 0.2},
+                   "check_sigma": {"sensor": 0.01, "goal": 0.01, "actuator": 0.1}, "gain_episodes": 4,
+                   "rule_gain": {"FetchReach-v4": 10, "FetchPush-v4": 20}, "rule_episodes": 30,
+                   "linear_sigmas": [0.005, 0.01, 0.02],
+                   "run_it": {"env": "FetchPush-v4", "seed": 0, "episodes": 20, "jobs": 2,
+                              "noise": ["obs_noise:sigma=0", "obs_noise:sigma=0.01", "obs_noise:sigma=0.05",
+                                        "action_noise:sigma=0.2"]},
+                   "reference": {"noise_sweep": "sweeps/ch07_noise.yaml", "robust_sweep": "sweeps/ch07_robust.yaml",
+                                 "corrupt_sweep": "sweeps/ch07_corrupt.yaml", "level": 0.5, "recovery_sigma": 0.02,
+                                 "share": 0.5}},
+            full={"why_episodes": 100, "gain_episodes": 20, "rule_episodes": 100, "run_it": {"episodes": 100}},
+        ),
         Chapter("ch08", "Pixels I: visual Reach", "8", None),
         Chapter("ch09", "Pixels II: Push from pixels", "9", None),
         Chapter("ch10", "The reality gap", "10", None),
