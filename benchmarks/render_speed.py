@@ -6,12 +6,17 @@
 Four ways to draw the same FetchPush scene, each ``--frames`` frames per repeat, the repeats interleaved (ABCD ABCD
 ...) so that a slow moment of the machine costs every path alike:
 
-* ``gymnasium``  the task's own ``render()`` (``render_mode="rgb_array"`` at the frame size): the model's 480 x 480
-  offscreen buffer with 4x multisampling and a 4096² shadow map, then the frame read back;
+* ``gymnasium``  the task's own ``render()`` (``render_mode="rgb_array"`` at the frame size): an offscreen buffer
+  of the frame's size (the task sizes it from ``width`` and ``height``, 480 x 480 by default) with 4x
+  multisampling, and a 4096² shadow map, then the frame read back;
 * ``camera``     a dedicated renderer (:class:`rlcourse.envs.camera.Camera`, ``fast=False, lean=False``): the same
-  buffers, so it should cost what gymnasium does (a check of the measurement, not a lever);
-* ``fast``       the dedicated renderer with a buffer of the frame's size and no multisampling;
+  settings, so it should cost about what gymnasium does (a check of the measurement, not a lever; what is left
+  between the two is gymnasium's own overhead);
+* ``fast``       the dedicated renderer without multisampling;
 * ``lean``       ``fast`` without shadows (and their map), reflections or skybox: what the ``pixels`` wrapper uses.
+
+Every path's first frame must show the scene (gymnasium, for one, draws into whichever OpenGL context is current
+and returns black frames after another renderer drew, unless its own context is made current first).
 
 Then whole environment steps: the state task against the ``pixels`` wrapper (lean camera), random actions, per size.
 Writes ``benchmarks/results/render_speed.json`` (schema ``benchmark``: per path and size the median milliseconds per
@@ -44,9 +49,9 @@ from rlcourse.envs.spec import EnvSpec, make  # noqa: E402
 NAME = "render_speed"
 ENV_ID = "FetchPush-v4"
 PATHS = {
-    "gymnasium": "the task's render(): 480x480 buffer, 4x multisampling, 4096² shadow map",
+    "gymnasium": "the task's render(): 4x multisampling, 4096² shadow map",
     "camera": "a dedicated renderer with the same buffers (a check: it should cost what gymnasium does)",
-    "fast": "a dedicated renderer, buffer of the frame's size, no multisampling",
+    "fast": "a dedicated renderer without multisampling",
     "lean": "fast, without shadows, reflections or skybox (the pixels wrapper)",
 }
 
@@ -71,9 +76,15 @@ def frame_makers(size: int) -> tuple[dict[str, Callable[[], np.ndarray]], dict[s
     cams = {"camera": Camera(task.model, task.data, size, lean=False, fast=False),
             "fast": Camera(task.model, task.data, size, lean=False),
             "lean": Camera(task.model, task.data, size, lean=True)}
-    makers: dict[str, Callable[[], np.ndarray]] = {"gymnasium": env.render}
-    makers.update({k: c.render for k, c in cams.items()})
     env.render()  # gymnasium builds its renderer on the first call
+    viewer = task.mujoco_renderer.viewer
+
+    def gym_render() -> np.ndarray:
+        viewer.make_context_current()  # gymnasium would otherwise draw into the camera last used (a black frame)
+        return env.render()
+
+    makers: dict[str, Callable[[], np.ndarray]] = {"gymnasium": gym_render}
+    makers.update({k: c.render for k, c in cams.items()})
     gl = {"gymnasium": gl_renderer(task.mujoco_renderer.viewer)}
     gl.update({k: c.gl_renderer() for k, c in cams.items()})
 
@@ -86,8 +97,10 @@ def frame_makers(size: int) -> tuple[dict[str, Callable[[], np.ndarray]], dict[s
 
 
 def time_frames(draw: Callable[[], np.ndarray], frames: int) -> float:
-    """Milliseconds per frame over ``frames`` calls (after one warm-up frame)."""
-    draw()
+    """Milliseconds per frame over ``frames`` calls (after one warm-up frame, which must show a scene: a path that
+    draws nothing would be fast for the wrong reason)."""
+    if float(draw().std()) < 5.0:
+        raise RLCourseError("a path drew a blank frame; its timing would measure nothing")
     start = time.perf_counter()
     for _ in range(frames):
         draw()

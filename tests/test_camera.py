@@ -72,6 +72,18 @@ def test_gymnasium_renderer_keeps_its_own_size():
     env.close()
 
 
+def test_gymnasium_frames_after_camera_frames_are_drawn():
+    """gymnasium renders in whatever OpenGL context is current; after the camera drew, its frame would be black."""
+    env = pixel_env(render_mode="rgb_array", width=64, height=64)
+    env.reset(seed=0)
+    first = env.render()
+    for _ in range(3):
+        env.step(np.zeros(4))
+        frame = env.render()
+        assert frame.std() > 10 and abs(float(frame.mean()) - float(first.mean())) < 20
+    env.close()
+
+
 def test_lean_drops_shadows_but_not_the_scene():
     env = pixel_env("FetchPush-v4", "pixels:size=48")
     env.reset(seed=0)

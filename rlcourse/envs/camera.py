@@ -1,11 +1,11 @@
 """A camera for pixel observations: one dedicated offscreen renderer per environment, made as cheap as a CPU allows.
 
-Gymnasium's ``render()`` draws into the model's offscreen buffer, 480 x 480 for Fetch with 4x multisampling, and
-into a 4096 x 4096 shadow map, whatever frame size is asked for; on a CPU without a GPU (Mesa's ``llvmpipe``) that
-fixed work, not the pixels of the frame, is what a frame costs. A :class:`Camera` owns a ``mujoco.Renderer`` whose
-offscreen buffer is exactly the frame, without multisampling, and in its ``lean`` setting it also switches off what
-a policy does not need to see: shadows (and their map), reflections and the skybox. ``benchmarks/render_speed.py``
-measures both paths side by side.
+Gymnasium's ``render()`` draws with 4x multisampling and a 4096 x 4096 shadow map into an offscreen buffer of the
+frame's size (480 x 480 unless the task was made with ``width`` and ``height``); on a CPU without a GPU (Mesa's
+``llvmpipe``) the multisampling is most of what a small frame costs. A :class:`Camera` owns a ``mujoco.Renderer``
+whose offscreen buffer is exactly the frame, without multisampling, and in its ``lean`` setting it also switches
+off what a policy does not need to see: shadows (and their map), reflections and the skybox.
+``benchmarks/render_speed.py`` measures each of these steps side by side.
 
 The camera does not draw the task's sites: Fetch marks the goal with a red sphere (site ``target0``), which would
 show the *episode's* goal while hindsight relabelling hands the policy another one, and whose position gymnasium only

@@ -407,6 +407,15 @@ class PixelObservation(gym.Wrapper):
         self._stack.append(self.camera.render().transpose(2, 0, 1))
         return self._observe(obs), reward, terminated, truncated, info
 
+    def render(self) -> Any:
+        """The task's own ``render()`` (e.g. full-size frames for a GIF), in gymnasium's OpenGL context: gymnasium
+        makes its context current only when it holds several viewers, so after the camera drew, it would render into
+        the camera's context and return a black image."""
+        viewer = getattr(getattr(self.env.unwrapped, "mujoco_renderer", None), "viewer", None)
+        if viewer is not None and hasattr(viewer, "make_context_current"):
+            viewer.make_context_current()
+        return self.env.render()
+
     def close(self) -> None:
         self.camera.close()
         super().close()
