@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     from rlcourse.contract.config import TrainConfig
     from rlcourse.core.paths import checkpoints_dir
-    from rlcourse.training.recipes import recipe
+    from rlcourse.envs.spec import EnvSpec
+    from rlcourse.training.recipes import recipe, with_recipe_wrappers
     from rlcourse.training.train import train, validate_config
 
     base: dict[str, Any] = {"algo": None, "n_envs": 1, "her": False, "her_kwargs": {}, "hyperparameters": {}}
@@ -241,6 +242,8 @@ def _train(args: argparse.Namespace) -> int:
     spec = _spec_from_args(args, None)
     if spec is None:
         raise RLCourseError("give --env (a Fetch task id) or --env-spec")
+    if args.recipe:  # the recipe's wrappers (a camera), unless the command line names its own of the same kind
+        spec = EnvSpec(spec.id, spec.kwargs, ()).with_wrappers(*with_recipe_wrappers(args.recipe, list(spec.wrappers)))
     her = base["her"] if args.her is None else args.her
     her_kwargs = dict(base["her_kwargs"]) if her else {}
     if args.her_goals is not None:

@@ -31,3 +31,15 @@ def test_recipes_are_copied_and_unknown_names_rejected():
     assert recipes.recipe("fast")["hyperparameters"]["hidden"] == recipes.RECIPES["fast"]["hyperparameters"]["hidden"]
     with pytest.raises(RLCourseError, match="unknown recipe"):
         recipes.recipe("slow")
+
+
+def test_a_recipe_brings_its_camera_and_the_run_may_replace_it():
+    cfg = recipes.recipe_config("pixels", "FetchReach-v4", seed=0, total_steps=1000)
+    assert [w.name for w in cfg.spec.wrappers] == ["pixels"] and cfg.spec.wrappers[0].params["size"] == 64
+    own = recipes.recipe_config("pixels", "FetchReach-v4", seed=0, total_steps=1000,
+                                wrappers=["action_noise:sigma=0.1", "pixels:size=48"])
+    assert [(w.name, w.params.get("size")) for w in own.spec.wrappers] == [("action_noise", None), ("pixels", 48)]
+    noisy = recipes.recipe_config("pixels", "FetchReach-v4", seed=0, total_steps=1000,
+                                  wrappers=["action_noise:sigma=0.1"])
+    assert [w.name for w in noisy.spec.wrappers] == ["action_noise", "pixels"]  # the camera stays outermost
+    assert recipes.recipe_config("fast", "FetchReach-v4", seed=0, total_steps=1000).spec.wrappers == ()

@@ -9,7 +9,11 @@ FetchPush-v4 side by side. ``"fast_worker"`` is ``"fast"`` with the environments
 the learner updates (``env_worker``, chapter 5's speed study, ``benchmarks/offpolicy_speed.py``). ``"pick_demos"`` is
 ``"fast_worker"`` with 100 episodes of chapter 5's scripted controller in the replay buffer from the start
 (:data:`PICK_DEMONSTRATIONS`, made by ``rlcourse.labs.pick.demonstrations``): the recipe that solves
-FetchPickAndPlace. :func:`recipe_config` turns a recipe into a :class:`~rlcourse.training.train.TrainConfig`.
+FetchPickAndPlace. ``"pixels"`` is :mod:`rlcourse.algos.pixelsac` on 64 x 64 frames of the ``front`` camera (one
+frame, no stack) with DrQ's shift of 4 pixels, 16-channel convolutions and batch 64, otherwise ``"fast"``'s settings
+(chapter 8: sizes chosen for what one CPU core can update). A recipe may carry wrappers (the camera); a wrapper of the
+same name in the run's own spec replaces the recipe's (:func:`with_recipe_wrappers`). :func:`recipe_config` turns a
+recipe into a :class:`~rlcourse.training.train.TrainConfig`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,26 @@ RECIPES["fast_worker"] = {**RECIPES["fast"], "hyperparameters": {**RECIPES["fast
 RECIPES["pick_demos"] = {**RECIPES["fast_worker"], "hyperparameters": {
     **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": PICK_DEMONSTRATIONS["file"],
     "demonstrations_sha256": PICK_DEMONSTRATIONS["sha256"]}}
+RECIPES["pixels"] = {
+    "algo": "pixelsac",  # rlcourse.algos.pixelsac
+    "n_envs": 4,
+    "her_kwargs": {"n_sampled_goal": 4},
+    "wrappers": ["pixels:size=64,frames=1"],
+    "hyperparameters": {**RECIPES["fast"]["hyperparameters"], "batch_size": 64, "width": 16, "pad": 4},
+}
+
+
+def with_recipe_wrappers(name: str, wrappers: list[Any]) -> list[Any]:
+    """``wrappers`` (strings, dicts or :class:`~rlcourse.envs.spec.WrapperSpec`) followed by recipe ``name``'s own
+    wrappers, leaving out each recipe wrapper whose name ``wrappers`` already uses (the run's choice wins)."""
+    from rlcourse.envs.spec import WrapperSpec, parse_wrap
+
+    def name_of(w: Any) -> str:
+        return (parse_wrap(w) if isinstance(w, str) else w if isinstance(w, WrapperSpec)
+                else WrapperSpec.from_json(w)).name
+
+    taken = {name_of(w) for w in wrappers}
+    return [*wrappers, *(w for w in recipe(name).get("wrappers", []) if name_of(w) not in taken)]
 
 
 def recipe(name: str) -> dict[str, Any]:
@@ -72,5 +96,6 @@ def recipe_config(name: str, env_id: str, seed: int, total_steps: int, her: bool
     hp = {**r["hyperparameters"], **(changes or {})}
     if "buffer_size" in hp:
         hp["buffer_size"] = min(int(hp["buffer_size"]), max(int(total_steps), 1))  # never allocate more than is used
+    fields["wrappers"] = with_recipe_wrappers(name, list(fields.get("wrappers", [])))
     return TrainConfig(algo=r["algo"], env_id=env_id, seed=seed, total_steps=total_steps, n_envs=r["n_envs"], her=her,
                        her_kwargs=her_kwargs, hyperparameters=hp, run_id=run_id, **fields)
