@@ -50,7 +50,7 @@ NAME = "render_speed"
 ENV_ID = "FetchPush-v4"
 PATHS = {
     "gymnasium": "the task's render(): 4x multisampling, 4096² shadow map",
-    "camera": "a dedicated renderer with the same buffers (a check: it should cost what gymnasium does)",
+    "camera": "a dedicated renderer with the task's settings (a check of the measurement, not a lever)",
     "fast": "a dedicated renderer without multisampling",
     "lean": "fast, without shadows, reflections or skybox (the pixels wrapper)",
 }

@@ -49,3 +49,23 @@ def test_side_by_side_panels_show_each_policy_in_step(tmp_path):
     left, right = frames[:, :, :48], frames[:, :, 48:]
     assert np.abs(left[0] - right[0]).mean() < 0.5  # the same reset ...
     assert np.abs(right[0] - right[-1]).mean() > 2 * np.abs(left[0] - left[-1]).mean()  # ... and only one arm moves
+
+
+def test_the_seen_panel_is_the_policy_s_own_frame(tmp_path):
+    """With ``seen="pixels"`` the left panel is the camera frame the policy received, enlarged, beside the view."""
+    import imageio.v3 as iio
+
+    from rlcourse.contract.evaluate import evaluate
+    from rlcourse.contract.policies import FunctionPolicy
+    from rlcourse.envs.spec import EnvSpec
+
+    spec = EnvSpec("FetchReach-v4").with_wrappers("pixels:size=32")
+    still = FunctionPolicy(lambda obs: np.zeros(4))
+    path = save_gif(still, spec, tmp_path / "seen.gif", seeds=[1000], size=64, every=50, fps=1, seen="pixels")
+    frames = iio.imread(path)
+    assert frames.shape[1:] == (64, 128, 3)
+    first = []
+    evaluate(still, spec, n_episodes=1, seed=1000, observer=lambda e, o, t: first.append(o["pixels"]) if t == 0 else None)
+    expected = np.repeat(np.repeat(first[0].transpose(1, 2, 0), 2, axis=0), 2, axis=1)
+    assert np.abs(frames[0, :, :64].astype(int) - expected).mean() < 3  # GIF palette quantisation only
+    assert np.abs(frames[0, :, 64:].astype(int) - expected).mean() > 10  # the right panel is the task's own view

@@ -103,5 +103,10 @@ def test_a_short_pixel_run_through_the_contract(tmp_path):
     assert len(result) == 2
 
 
-def test_replay_memory_is_one_frame_per_step():
-    assert pixelsac.replay_bytes(100_000, 64) == 2001 * 51 * 3 * 64 * 64
+def test_replay_memory_is_one_frame_per_step_and_what_the_run_allocates():
+    assert pixelsac.replay_bytes(100_000, 64, n_envs=4) == (2000 + 5) * 51 * 3 * 64 * 64
+    env = make(EnvSpec("FetchReach-v4").with_wrappers("pixels:size=24,frames=3"))
+    capacity = fastsac.buffer_episodes(1000, 50, 2)
+    buf = pixelsac.PixelSACBackend().new_buffer(env, capacity, k=4)
+    assert buf.obs.nbytes == pixelsac.replay_bytes(1000, 24, n_envs=2)  # the frames, stored once
+    env.close()

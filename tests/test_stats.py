@@ -2,6 +2,8 @@ import doctest
 import math
 import re
 
+import numpy as np
+
 import pytest
 from scipy import stats as st
 
@@ -152,3 +154,25 @@ def test_difference_interval_matches_newcombe_and_stays_in_range():
         assert -1.0 <= lo <= k1 / 20 - k2 / 20 <= hi <= 1.0
     with pytest.raises(ValueError):
         difference_interval(5, 0, 1, 10)
+
+
+def test_ratio_interval_is_welch_on_the_logarithms():
+    a, b = [16000.0, 20000.0, 18000.0], [2000.0, 1500.0, 2500.0]
+    rho, lo, hi = stats.ratio_interval(a, b)
+    la, lb = np.log(a), np.log(b)
+    ref = st.ttest_ind(la, lb, equal_var=False).confidence_interval(0.95)
+    assert math.isclose(rho, math.exp(la.mean() - lb.mean()))
+    assert math.isclose(lo, math.exp(ref.low)) and math.isclose(hi, math.exp(ref.high))
+    assert 0 < lo < rho < hi
+    # scaling one group scales the ratio and its interval by the same factor (the uncertainty is multiplicative)
+    r2 = stats.ratio_interval([2 * x for x in a], b)
+    assert all(math.isclose(2 * u, v) for u, v in zip((rho, lo, hi), r2))
+
+
+def test_ratio_interval_needs_three_positive_values_per_group():
+    assert stats.ratio_interval([1.0, 2.0], [1.0, 2.0, 3.0]) is None
+    with pytest.raises(ValueError):
+        stats.ratio_interval([1.0, 0.0, 2.0], [1.0, 2.0, 3.0])
+    one_side = stats.ratio_interval([4.0, 4.0, 4.0], [1.0, 2.0, 4.0])  # no spread on one side: still an interval
+    assert one_side[1] < one_side[0] < one_side[2]
+    assert stats.ratio_interval([4.0] * 3, [2.0] * 3) == (2.0, 2.0, 2.0)

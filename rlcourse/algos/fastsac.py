@@ -212,6 +212,12 @@ class Normalizer:
         return n
 
 
+def buffer_episodes(total_steps: int, T: int, n_envs: int, n_demos: int = 0) -> int:
+    """Episodes the replay buffer holds: every episode of the run (each environment may end the budget in the
+    middle of one, hence ``n_envs + 1`` more) and the demonstrations."""
+    return total_steps // T + n_envs + 1 + n_demos
+
+
 class EpisodeBuffer:
     """Whole episodes of fixed length ``T``; :meth:`sample` relabels a fraction ``k/(k+1)`` with future goals.
 
@@ -567,7 +573,7 @@ class FastSACBackend:
             raise RLCourseError(f"demonstrations {hp.demonstrations} do not fit {cfg.env_id}: episodes of "
                                 f"{demos['actions'].shape[1]} steps with observations of {demos['observations'].shape[2]}")
         n_demos = 0 if demos is None else len(demos["actions"])
-        buffer = self.new_buffer(probe, cfg.total_steps // T + cfg.n_envs + 1 + n_demos, k)
+        buffer = self.new_buffer(probe, buffer_episodes(cfg.total_steps, T, cfg.n_envs, n_demos), k)
         rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
         agent = self.new_agent(probe, hp)

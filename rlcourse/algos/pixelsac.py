@@ -11,7 +11,8 @@ only the rewards computed in training, never an input, and a deployed policy nee
 goals.
 
 **The replay buffer** stores one uint8 frame per step (the newest of the stack) and rebuilds the stacks when it
-samples, so a frame costs its bytes once: 3·H·W bytes per step, 12 KiB at 64², about 1.2 GiB for 100,000 steps.
+samples, so a frame costs its bytes once: 3·H·W bytes per step, 12 KiB at 64², about 1.2 GiB for 100,000 steps
+(:func:`replay_bytes`).
 
 **The encoder** (:class:`~rlcourse.algos.pixels.PixelEncoder`) belongs to the critic. Its features, with the
 normalised goal, are the input of both critics and of the actor, but only the critic's loss trains it: the actor
@@ -28,7 +29,6 @@ evaluation see unshifted frames. ``pad = 0`` switches the augmentation off, for 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from rlcourse.algos.base import register
-from rlcourse.algos.fastsac import Agent, EpisodeBuffer, FastSACBackend, FastSACConfig, config_from, load_agent
+from rlcourse.algos.fastsac import (Agent, EpisodeBuffer, FastSACBackend, FastSACConfig, buffer_episodes, config_from,
+                                    load_agent)
 from rlcourse.algos.pixels import PixelEncoder, random_shift
 from rlcourse.contract.config import TrainConfig
 from rlcourse.core.errors import RLCourseError
@@ -195,10 +196,10 @@ class PixelSACBackend(FastSACBackend):
                              obs_dtype=np.uint8, frames=frames)
 
 
-def replay_bytes(total_steps: int, size: int, episode_steps: int = 50) -> int:
-    """The frame memory of the replay buffer for ``total_steps`` at ``size``², with one extra frame per episode."""
-    episodes = math.ceil(total_steps / episode_steps) + 1
-    return episodes * (episode_steps + 1) * FRAME_CHANNELS * size * size
+def replay_bytes(total_steps: int, size: int, n_envs: int, episode_steps: int = 50) -> int:
+    """The frame memory of the replay buffer of a run of ``total_steps`` on ``n_envs`` environments at ``size``²:
+    :func:`~rlcourse.algos.fastsac.buffer_episodes` episodes of ``episode_steps + 1`` frames of 3 bytes a pixel."""
+    return buffer_episodes(total_steps, episode_steps, n_envs) * (episode_steps + 1) * FRAME_CHANNELS * size * size
 
 
 register(PixelSACBackend())

@@ -252,6 +252,37 @@ def t_interval(
     return mean, lo, hi
 
 
+def ratio_interval(
+    numerators: Sequence[float], denominators: Sequence[float], confidence: float = 0.95, min_n: int = MIN_SEEDS_FOR_T,
+) -> tuple[float, float, float] | None:
+    """How many times larger the ``numerators`` are than the ``denominators`` (two independent groups of runs,
+    e.g. steps to a threshold from pixels and from states): ``(ratio, lo, hi)``, or None when either group has fewer
+    than ``min_n`` values.
+
+    A ratio of positive quantities is a difference of logarithms, ``log ρ = mean log a - mean log b``; its Welch t
+    interval (unequal variances, Welch-Satterthwaite degrees of freedom) is mapped back with ``exp``. So ``ratio``
+    is the ratio of the geometric means and the interval is multiplicative, always inside (0, inf), as a ratio's
+    uncertainty is. The seeds of the two groups are not paired: seed 0 from pixels has nothing in common with
+    seed 0 from states but its number.
+    """
+    a = [float(v) for v in numerators]
+    b = [float(v) for v in denominators]
+    if any(not (math.isfinite(v) and v > 0) for v in a + b):
+        raise ValueError("ratio_interval needs positive, finite values")
+    if min(len(a), len(b)) < max(2, min_n):
+        return None
+    la, lb = [math.log(v) for v in a], [math.log(v) for v in b]
+    ma, mb = math.fsum(la) / len(la), math.fsum(lb) / len(lb)
+    va = math.fsum((x - ma) ** 2 for x in la) / (len(la) - 1) / len(la)
+    vb = math.fsum((x - mb) ** 2 for x in lb) / (len(lb) - 1) / len(lb)
+    diff, se = ma - mb, math.sqrt(va + vb)
+    if se == 0:
+        return math.exp(diff), math.exp(diff), math.exp(diff)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(la) - 1) if va else 0.0) + (vb ** 2 / (len(lb) - 1) if vb else 0.0))
+    half = float(_st.t.ppf(0.5 + confidence / 2, df=df)) * se
+    return math.exp(diff), math.exp(diff - half), math.exp(diff + half)
+
+
 def format_number(v: float, digits: int = 3) -> str:
     """``digits`` significant digits, except that numbers too large for them are written out in full with
     thousands separators (200,000 rather than 2e+05)."""
