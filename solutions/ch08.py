@@ -15,7 +15,6 @@ import torch
 from rlcourse import FunctionPolicy, evaluate, load_policy, summarize
 from rlcourse.algos import pixels as px
 from rlcourse.algos import pixelsac
-from rlcourse.algos.fastsac import buffer_episodes
 from rlcourse.contract import runs
 from rlcourse.core.paths import checkpoints_dir
 from rlcourse.envs.spec import EnvSpec
