@@ -40,4 +40,4 @@ def test_exercise_3_the_average_frame_leaves_the_policy_blind():
     out = ch08.exercise_3(n_episodes=10, frame_episodes=3)
     assert out["average"].shape == (3, 64, 64) and out["average"].dtype == np.uint8
     assert out["seeing"]["success_rate"] >= 0.9
-    assert out["mean_frame"]["success_rate"] <= 0.5
+    assert out["mean_frame"]["success_rate"] <= 0.2  # "almost none" of the episodes it solves when it sees
