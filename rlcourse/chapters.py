@@ -243,7 +243,7 @@ CHAPTERS: dict[str, Chapter] = {
             #   committed episodes; the reference runs (sweeps/ch08_pixels.yaml, ch08_state.yaml) are read from
             #   checkpoints/.
             # full: a longer pixel run, the reference sweeps (finished runs and evaluations are reused), the GIF.
-            quick={"env_id": "FetchReach-v4", "torch_threads": 1, "view_sizes": [32, 64, 84], "timing_frames": 20,
+            quick={"env_id": "FetchReach-v4", "torch_threads": 1, "view_sizes": [32, 64, 84],
                    "memory_steps": 100_000,
                    "run": {"recipe": "pixels", "seed": 0, "total_steps": 2_000, "eval_every": 1_000,
                            "curve_eval_episodes": 10, "eval_episodes": 20},
