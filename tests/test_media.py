@@ -69,3 +69,16 @@ def test_the_seen_panel_is_the_policy_s_own_frame(tmp_path):
     expected = np.repeat(np.repeat(first[0].transpose(1, 2, 0), 2, axis=0), 2, axis=1)
     assert np.abs(frames[0, :, :64].astype(int) - expected).mean() < 3  # GIF palette quantisation only
     assert np.abs(frames[0, :, 64:].astype(int) - expected).mean() > 10  # the right panel is the task's own view
+
+
+def test_seen_must_name_frames_before_any_episode_runs(tmp_path):
+    import pytest
+
+    from rlcourse.contract.policies import FunctionPolicy
+    from rlcourse.core.errors import RLCourseError
+
+    still = FunctionPolicy(lambda obs: np.zeros(4))
+    for spec, key in (("FetchReach-v4", "pixels"), ("FetchReach-v4", "observation")):
+        with pytest.raises(RLCourseError, match="seen="):
+            save_gif(still, spec, tmp_path / "x.gif", size=32, seen=key)
+    assert not any(tmp_path.iterdir())

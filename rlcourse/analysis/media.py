@@ -30,6 +30,14 @@ def save_gif(policy: Any, spec: EnvSpec | str | dict[str, Any], path: Path | str
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise RLCourseError("save_gif needs at least one seed")
+    if seen is not None:  # checked on the spec's observation space before any episode runs
+        from rlcourse.envs.spec import make
+
+        probe = make(EnvSpec.coerce(spec))
+        shape = getattr(probe.observation_space, "spaces", {}).get(seen)
+        probe.close()
+        if shape is None or len(shape.shape) != 3:
+            raise RLCourseError(f"save_gif: seen={seen!r} is not a key of channel-first frames in this spec's observations")
     render = {"width": size, "height": size}
     if camera is not None:
         render["default_camera_config"] = dict(camera)
