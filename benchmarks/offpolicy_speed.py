@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/offpolicy_speed.py --task push                 # every arm, seeds 0 1 2
     .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --seeds 0
     .venv/bin/python benchmarks/offpolicy_speed.py --task pick --arms fast,worker,demos
+    .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --tag confirm   # a second summary
 
 Each arm is the fast recipe (``rlcourse.training.recipes``) with one set of changes (``ARMS``), trained through the
 course's contract **one run at a time**, so that a run has the machine to itself (the ``worker`` lever uses the
@@ -10,14 +11,17 @@ second core; side by side runs would hide or fake its gain). A run ends at its f
 (``--eval-episodes`` episodes every ``--eval-every`` steps) at or above ``--stop-at`` or at its budget, then gets
 the usual 100-episode evaluation. Minutes are the run's own wall-clock, evaluations included.
 
-For each task it writes ``benchmarks/results/offpolicy_speed_<task>.json`` (schema ``benchmark``): every run's steps
+For each task it writes ``benchmarks/results/offpolicy_speed_<task>[_<tag>].json`` (schema ``benchmark``): every run's steps
 and minutes to 0.5 and 0.9, its throughput and final success with a Wilson interval, and per arm the median over
 seeds with the ratio ``fast / arm`` (above 1: the arm is faster), plus ``offpolicy_speed_<task>.png``. Run folders
 go to ``benchmarks/results/offpolicy_speed/<host>/`` (``<host>`` names the CPU model and count: wall-clock differs
 by a factor of two between the hosts these benchmarks have run on, so runs of different hosts are never mixed) and
 their records (meta, curve, eval; not the model) are committed, so that a benchmark longer than one sitting can be
 finished later: a finished run is reused when its recorded settings and host match (otherwise the command stops
-with one line), an interrupted one resumes. Not part of ``make test``:
+with one line), an interrupted one resumes. A summary is never silently shrunk: if the JSON already holds results
+for arms or seeds this command does not cover, it stops with one line (cover them, or write a second summary under
+``--tag``, e.g. a screening of every lever on one seed, then the winner against the fast recipe on three). Not part
+of ``make test``:
 Push takes about ten minutes per run, PickAndPlace up to half an hour.
 """
 
@@ -33,7 +37,7 @@ from typing import Any
 
 from rlcourse.analysis import report
 from rlcourse.contract.config import TrainConfig
-from rlcourse.contract.runs import Run, load_run, write_json
+from rlcourse.contract.runs import Run, load_run, read_json, write_json
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import atomic_write
 from rlcourse.core.paths import project_root
@@ -71,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--stop-at", type=float, default=0.9, help="end a run at this evaluation success (0 = never)")
     p.add_argument("--out", default=str(project_root() / "benchmarks" / "results"))
+    p.add_argument("--tag", default="", help="suffix of the summary's name (letters, digits, _): "
+                   "offpolicy_speed_<task>_<tag>.json; run folders are shared across tags")
     return p.parse_args(argv)
 
 
@@ -163,6 +169,13 @@ def train_or_reuse(cfgs: list[TrainConfig]) -> list[Run]:
     return [load_run(f, verify_model=False) for f in folders]
 
 
+def committed_results(path: Path) -> list[tuple[str, int]]:
+    """The (arm, seed) pairs an existing summary holds; none if there is no summary yet."""
+    if not path.is_file():
+        return []
+    return [(r["recipe"], r["seed"]) for r in read_json(path, "benchmark")["results"]]
+
+
 def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:
     import matplotlib
 
@@ -193,9 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     wrong = [a for a in arms if ONLY_FOR.get(a, args.task) != args.task]
     if wrong:
         raise RLCourseError(f"arm {wrong[0]!r} is for --task {ONLY_FOR[wrong[0]]} only")
+    if args.tag and not re.fullmatch(r"[a-z0-9_]{1,32}", args.tag):
+        raise RLCourseError(f"--tag must be 1 to 32 lower-case letters, digits or _, got {args.tag!r}")
     env_id, budget = TASKS[args.task]
     budget = args.steps or budget
     out = Path(args.out)
+    name = f"{NAME}_{args.task}" + (f"_{args.tag}" if args.tag else "")
+    path = out / f"{name}.json"
+    dropped = sorted(set(committed_results(path)) - {(arm, s) for arm in arms for s in seeds})
+    if dropped:
+        raise RLCourseError(f"{path} holds results this command would drop ({', '.join(f'{a} seed {s}' for a, s in dropped)}); "
+                            "include those arms and seeds, or write another summary with --tag")
     common = dict(out_dir=str(out / NAME / host_tag(hardware())), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at, checkpoint_every=50_000)
@@ -206,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
           f"budget {budget:,} steps; run folders in {common['out_dir']}", flush=True)
     runs = dict(zip(cfgs, train_or_reuse(list(cfgs.values()))))
     rows = [summarize_run(arm, run) for (arm, _), run in runs.items()]
-    doc = {"schema": "rlcourse.benchmark/1", "name": f"{NAME}_{args.task}", "created_utc": utc_now(),
+    doc = {"schema": "rlcourse.benchmark/1", "name": name, "created_utc": utc_now(),
            "command": command_line(), "hardware": hardware(), "versions": versions(), "git": git_info(),
            "recipes": {arm: {**recipes.recipe("fast"), "changes": ARMS[arm], "total_steps": budget} for arm in arms},
            "protocol": {"env_id": env_id, "seeds": seeds, "eval_every": args.eval_every,
@@ -217,7 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     doc["notes"] = ("Medians over seeds; a median is null when half or more of the seeds never reached the "
                     "threshold. Ratios above 1 favour the arm: the fast recipe's minutes or steps to 0.9 over the "
                     "arm's, and the arm's throughput over the fast recipe's.")
-    path = out / f"{NAME}_{args.task}.json"
     write_json(path, doc, "benchmark")
     plot({arm: [runs[(arm, s)] for s in seeds] for arm in arms}, path.with_suffix(".png"), env_id)
     for arm, s in doc["arms"].items():

@@ -80,7 +80,8 @@ def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
 @pytest.mark.parametrize("argv, message", [(["--arms", "fast,warp"], "unknown arm 'warp'"),
                                            (["--seeds", "0,x"], "non-negative integers"),
                                            (["--seeds", "1,1"], "distinct"), (["--stop-at", "1.5"], "--stop-at"),
-                                           (["--task", "push", "--arms", "fast,demos"], "for --task pick only")])
+                                           (["--task", "push", "--arms", "fast,demos"], "for --task pick only"),
+                                           (["--tag", "Big-Tag"], "--tag must be")])
 def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
     from rlcourse.core.errors import RLCourseError
 
@@ -103,6 +104,14 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     assert (folder / "meta.json").stat().st_mtime_ns == stamp and not (folder / "model.pt").exists()
     doc = read_json(tmp_path / "offpolicy_speed_push.json", "benchmark")
     assert [r["run_id"] for r in doc["results"]] == [folder.name]
+    before = (tmp_path / "offpolicy_speed_push.json").read_bytes()
+    with pytest.raises(RLCourseError, match="would drop \\(fast seed 0\\).*--tag"):  # a summary is never shrunk
+        speed.main([*argv[:5], "1", *argv[6:]])
+    assert (tmp_path / "offpolicy_speed_push.json").read_bytes() == before
+    assert speed.main([*argv, "--tag", "again"]) == 0  # a second summary of the same (reused) run
+    again = read_json(tmp_path / "offpolicy_speed_push_again.json", "benchmark")
+    assert again["name"] == "offpolicy_speed_push_again" and again["results"] == doc["results"]
+    assert (folder / "meta.json").stat().st_mtime_ns == stamp
     with pytest.raises(RLCourseError, match="other settings.*eval_every"):
         speed.main([a if a != "200" else "100" for a in argv])
     assert speed.host_tag({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) == "intel-r-xeon-r-processor-x2"
