@@ -22,9 +22,9 @@ for a fixed camera and that cuts the data a pixel agent needs. Only images are s
 **The encoder** (:class:`PixelEncoder`): three 3x3 convolutions of ``width`` channels (strides 2, 2, 1; ReLU), the
 spatial softmax (``width`` keypoints), a linear layer to ``feature_dim`` and layer normalisation. Inputs are uint8
 frames, scaled to [0, 1] inside the network, so the replay buffer stores one byte per pixel. The widths and strides
-are set by what a CPU can afford: the common manipulation encoder (32, 64, 64 channels, strides 2, 1, 1) costs
-about ten times as much per update at 64² and leaves a feature map of 27², where strides 2, 2, 1 leave 13²; the
-keypoints' resolution comes from the softmax's averaging, not from the map's size.
+are set by what a CPU can afford: the common manipulation encoder (32, 64, 64 channels, strides 2, 1, 1) needs
+many times the multiply-adds per frame (chapter 8 counts them) and leaves a feature map of 27² at 64², where strides
+2, 2, 1 leave 13²; the keypoints' resolution comes from the softmax's averaging, not from the map's size.
 """
 
 from __future__ import annotations
