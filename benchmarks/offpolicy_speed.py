@@ -18,7 +18,10 @@ go to ``benchmarks/results/offpolicy_speed/<host>/`` (``<host>`` names the CPU m
 by a factor of two between the hosts these benchmarks have run on, so runs of different hosts are never mixed) and
 their records (meta, curve, eval; not the model) are committed, so that a benchmark longer than one sitting can be
 finished later: a finished run is reused when its recorded settings and host match (otherwise the command stops
-with one line), an interrupted one resumes. A summary is never silently shrunk: if the JSON already holds results
+with one line), an interrupted one resumes. Machines behind one host name differ too (the same run took 8.4 minutes
+in one session and 16.8 in another, same code): each command first times a fixed workload (``calibrate``), each run
+folder keeps the score it was trained under (``calibration.json``), and a finished run is reused only when its score
+is within ``CALIBRATION_TOLERANCE`` of this machine's today. A summary is never silently shrunk: if the JSON already holds results
 for arms or seeds this command does not cover, it stops with one line (cover them, or write a second summary under
 ``--tag``, e.g. a screening of every lever on one seed, then the winner against the fast recipe on three). Not part
 of ``make test``:
@@ -147,9 +150,57 @@ def host_tag(hw: dict[str, Any]) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(hw["cpu"]).lower()).strip("-") + f"-x{hw['cpu_count']}"
 
 
-def train_or_reuse(cfgs: list[TrainConfig]) -> list[Run]:
+CALIBRATION_STEPS = 1000
+"""Environment steps (FetchPush, random actions) in the calibration workload, with a tenth as many gradient steps."""
+CALIBRATION_TOLERANCE = 0.25
+"""A reused run's calibration score may differ from this machine's by this fraction at most."""
+
+
+def calibrate(repeats: int = 3) -> float:
+    """This machine's speed today: fixed workloads per second, the median of ``repeats``, on one thread.
+
+    One workload is what a fastsac run is made of, in small: ``CALIBRATION_STEPS`` FetchPush steps with random
+    actions and a tenth as many Adam steps of a 128 x 128 network on a batch of 256. Only ratios of scores mean
+    anything (a score twice another: the same run takes half the wall-clock). Three commands in a row on one idle
+    machine here scored within 4% of each other; the factor of two between machines stands out."""
+    import numpy as np
+    import torch
+
+    from rlcourse.envs.spec import make
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    env = make("FetchPush-v4")
+    rng = np.random.default_rng(0)
+    net = torch.nn.Sequential(torch.nn.Linear(31, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(),
+                              torch.nn.Linear(128, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batch = torch.randn(256, 31, generator=torch.Generator().manual_seed(0))
+    seconds = []
+    try:
+        for _ in range(repeats):
+            env.reset(seed=0)
+            start = time.perf_counter()
+            for _ in range(CALIBRATION_STEPS):
+                _, _, terminated, truncated, _ = env.step(rng.uniform(-1.0, 1.0, 4).astype(np.float32))
+                if terminated or truncated:
+                    env.reset()
+            for _ in range(max(1, CALIBRATION_STEPS // 10)):
+                loss = net(batch).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            seconds.append(time.perf_counter() - start)
+    finally:
+        env.close()
+        torch.set_num_threads(threads)
+    return 1.0 / statistics.median(seconds)
+
+
+def train_or_reuse(cfgs: list[TrainConfig], score: float) -> list[Run]:
     """Train the configs whose run folder is missing (one at a time) and load every run without its model (the
-    committed records carry none). A finished run recorded with other settings is an error, never silently reused."""
+    committed records carry none). A finished run recorded with other settings, on another host, or on a machine of
+    another speed (calibration ``score``) is an error, never silently reused."""
     folders = [Path(c.out_dir) / c.resolved_run_id() for c in cfgs]
     here = host_tag(hardware())
     for cfg, folder in zip(cfgs, folders):
@@ -158,6 +209,11 @@ def train_or_reuse(cfgs: list[TrainConfig]) -> list[Run]:
             if host_tag(meta["hardware"]) != here:
                 raise RLCourseError(f"{folder} was trained on another host ({host_tag(meta['hardware'])}, this is "
                                     f"{here}); its wall-clock is not comparable")
+            then = run_calibration(folder)
+            if then is None or abs(then / score - 1.0) > CALIBRATION_TOLERANCE:
+                raise RLCourseError(f"{folder} was trained on a machine of another speed (calibration "
+                                    f"{'missing' if then is None else f'{then:.3g}'}, this machine {score:.3g}); its "
+                                    "wall-clock is not comparable: move it away to retrain it")
             stored = settings(meta["config"])
             if stored != settings(cfg.portable()):
                 diff = sorted(k for k in SETTINGS if stored[k] != settings(cfg.portable())[k])
@@ -166,7 +222,15 @@ def train_or_reuse(cfgs: list[TrainConfig]) -> list[Run]:
     todo = [c for c, f in zip(cfgs, folders) if not (f / "meta.json").is_file()]
     if todo:
         train_many(todo, jobs=1)
+        for c in todo:
+            write_json(Path(c.out_dir) / c.resolved_run_id() / "calibration.json", {"score": score, "measured_utc": utc_now()})
     return [load_run(f, verify_model=False) for f in folders]
+
+
+def run_calibration(folder: Path) -> float | None:
+    """The calibration score a run folder was trained under, or None if it has none."""
+    path = folder / "calibration.json"
+    return float(read_json(path)["score"]) if path.is_file() else None
 
 
 def committed_results(path: Path) -> list[tuple[str, int]]:
@@ -225,14 +289,17 @@ def main(argv: list[str] | None = None) -> int:
             for arm in arms for s in seeds}
     print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
           f"budget {budget:,} steps; run folders in {common['out_dir']}", flush=True)
-    runs = dict(zip(cfgs, train_or_reuse(list(cfgs.values()))))
-    rows = [summarize_run(arm, run) for (arm, _), run in runs.items()]
+    score = calibrate()
+    print(f"calibration: {score:.3g} workloads/s", flush=True)
+    runs = dict(zip(cfgs, train_or_reuse(list(cfgs.values()), score)))
+    rows = [{**summarize_run(arm, run), "calibration": run_calibration(run.path)} for (arm, _), run in runs.items()]
     doc = {"schema": "rlcourse.benchmark/1", "name": name, "created_utc": utc_now(),
            "command": command_line(), "hardware": hardware(), "versions": versions(), "git": git_info(),
            "recipes": {arm: {**recipes.recipe("fast"), "changes": ARMS[arm], "total_steps": budget} for arm in arms},
            "protocol": {"env_id": env_id, "seeds": seeds, "eval_every": args.eval_every,
                         "eval_episodes": args.eval_episodes, "stop_at_success": args.stop_at,
                         "final_eval_episodes": 100, "jobs": 1, "torch_threads": 1},
+           "calibration": {"score": score, "tolerance": CALIBRATION_TOLERANCE, "steps": CALIBRATION_STEPS},
            "results": rows, "arms": summarize_arms(rows, arms)}
     doc["ratios"] = flat_ratios(doc["arms"])
     doc["notes"] = ("Medians over seeds; a median is null when half or more of the seeds never reached the "

@@ -89,8 +89,12 @@ def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
         speed.main(argv)
 
 
-def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_other_settings(speed, tmp_path):
+def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_other_settings(speed, tmp_path,
+                                                                                           monkeypatch):
     from rlcourse.core.errors import RLCourseError
+
+    monkeypatch.setattr(speed, "CALIBRATION_STEPS", 50)  # a short calibration; its score is only compared here
+    monkeypatch.setattr(speed, "CALIBRATION_TOLERANCE", 10.0)  # a machine this noisy in the tests stays "the same"
 
     argv = ["--task", "push", "--arms", "fast", "--seeds", "0", "--steps", "400", "--eval-every", "200",
             "--eval-episodes", "1", "--out", str(tmp_path)]
@@ -112,6 +116,15 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     again = read_json(tmp_path / "offpolicy_speed_push_again.json", "benchmark")
     assert again["name"] == "offpolicy_speed_push_again" and again["results"] == doc["results"]
     assert (folder / "meta.json").stat().st_mtime_ns == stamp
+    assert doc["results"][0]["calibration"] > 0 and doc["calibration"]["score"] > 0
+    calibration = json.loads((folder / "calibration.json").read_text())
+    (folder / "calibration.json").write_text(json.dumps({**calibration, "score": 1e9}))  # a much faster machine
+    with pytest.raises(RLCourseError, match="another speed"):
+        speed.main([*argv, "--tag", "again"])
+    (folder / "calibration.json").unlink()
+    with pytest.raises(RLCourseError, match="another speed.*missing"):
+        speed.main([*argv, "--tag", "again"])
+    (folder / "calibration.json").write_text(json.dumps(calibration))
     with pytest.raises(RLCourseError, match="other settings.*eval_every"):
         speed.main([a if a != "200" else "100" for a in argv])
     assert speed.host_tag({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) == "intel-r-xeon-r-processor-x2"
