@@ -12,6 +12,8 @@ name, checks parameters without building anything (:func:`validate_params`) and 
 * ``goal_curriculum`` goals moved from an easy anchor towards the task's own goal by a scheduled difficulty.
 * ``sample_ranges``   the half-widths of the uniform boxes the task draws the object's start and the goal from
                       (``obj_range``, ``target_range``; both 0.15 m in every Fetch task): a wider or narrower scene.
+* ``reward_radius``   the distance (``metres``) within which training counts a goal as reached, in the reward and
+                      in ``is_success``; the task's own radius (0.05 m in every Fetch task) still judges the run.
 * ``pixels``          camera frames instead of the state vector: ``pixels`` (uint8, the last ``frames`` RGB frames
                       stacked on the channel axis), ``desired_goal``, and ``achieved_goal`` for relabelling only.
 * ``blind``           every frame of ``pixels`` replaced by one constant grey (``value``): the control that shows
@@ -364,6 +366,21 @@ class SampleRanges(gym.Wrapper):
             setattr(task, name, float(value))
 
 
+class RewardRadius(gym.Wrapper):
+    """Training counts a goal as reached within ``metres`` of it: the task's ``distance_threshold``, which its
+    ``compute_reward`` (and so hindsight relabelling) and its ``is_success`` read at every call, is set on the task this
+    wrapper wraps. The sparse reward is flat inside that ball, so a radius smaller than the task's asks for more
+    precision than the test does. A "task" wrapper: evaluation strips it and judges the run by the task's own
+    radius. Where it sits in the stack does not matter."""
+
+    def __init__(self, env: gym.Env, *, metres: float):
+        super().__init__(env)
+        task = env.unwrapped
+        if not hasattr(task, "distance_threshold"):
+            raise RLCourseError(f"reward_radius: {type(task).__name__} has no distance_threshold")
+        task.distance_threshold = float(metres)
+
+
 class PixelObservation(gym.Wrapper):
     """The policy sees the scene through a camera: the observation becomes ``{"pixels", "desired_goal",
     "achieved_goal"}`` and the state vector ``observation`` is dropped.
@@ -616,6 +633,10 @@ register("sample_ranges", SampleRanges, {
                            doc="object start: half-width in metres, <= 0.2 (wider puts the block off the table)"),
     "target_range": ParamSpec(float, default=0.15, low=0.0, high=0.2, doc="goal: half-width in metres, <= 0.2"),
 }, "the half-widths of the task's object-start and goal boxes (0.15 m by default in every Fetch task)", kind="scene")
+
+register("reward_radius", RewardRadius, {
+    "metres": ParamSpec(float, low=0.0, high=0.2, low_open=True, doc="the training success radius in metres, in (0, 0.2]"),
+}, "the radius within which training counts a goal as reached (the task's own judges the run)", kind="task")
 
 register("pixels", PixelObservation, {
     "size": ParamSpec(int, default=84, low=16, high=256, doc="frame side in pixels, in [16, 256]"),
