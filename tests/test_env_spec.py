@@ -426,6 +426,31 @@ def test_curriculum_state_round_trip():
     assert "different schedules" in one_line_error(curriculum, "FetchPush-v4", "mode=steps", restored)
 
 
+def test_reward_radius_sets_the_training_radius_and_evaluation_strips_it():
+    """Within the new radius and beyond it, the reward and is_success follow the wrapper's radius, both through
+    compute_reward (what hindsight relabelling calls) and through a real step; the run's evaluation spec drops the
+    wrapper and judges by the task's 5 cm; a radius outside (0, 0.2] is a one-line error."""
+    from rlcourse.contract.writer import evaluation_spec
+    from rlcourse.envs.wrappers import WRAPPERS
+
+    assert WRAPPERS["reward_radius"].kind == "task"
+    spec = EnvSpec("FetchReach-v4").with_wrappers("reward_radius:metres=0.02")
+    tight, plain = make(spec), make("FetchReach-v4")
+    goal = np.zeros((4, 3))
+    achieved = np.array([[0.01, 0, 0], [0.03, 0, 0], [0.0, 0.04, 0], [0.06, 0, 0]])
+    assert tight.unwrapped.compute_reward(achieved, goal, None).tolist() == [0.0, -1.0, -1.0, -1.0]
+    assert plain.unwrapped.compute_reward(achieved, goal, None).tolist() == [0.0, 0.0, 0.0, -1.0]
+    obs, _ = tight.reset(seed=0)
+    tight.unwrapped.goal = obs["achieved_goal"] + np.array([0.03, 0.0, 0.0])  # 3 cm away: inside 5 cm, outside 2
+    _, reward, _, _, info = tight.step(np.zeros(4, dtype=np.float32))
+    d = float(np.linalg.norm(tight.unwrapped._get_obs()["achieved_goal"] - tight.unwrapped.goal))
+    assert 0.02 < d < 0.05 and reward == -1.0 and info["is_success"] == 0.0
+    assert evaluation_spec(spec.validate()) == EnvSpec("FetchReach-v4").validate()
+    for bad in ("0", "-0.01", "0.3", "nan"):
+        with pytest.raises(RLCourseError, match="metres"):
+            EnvSpec("FetchReach-v4").with_wrappers(f"reward_radius:metres={bad}").validate()
+
+
 def test_sample_ranges_widens_the_boxes_and_nothing_else():
     """The default ranges reproduce the plain task reset for reset; wider ones reach further from the gripper's start
     (max |offset| over resets beyond the default half-width) and stay within the new one."""
