@@ -451,6 +451,29 @@ def test_reward_radius_sets_the_training_radius_and_evaluation_strips_it():
             EnvSpec("FetchReach-v4").with_wrappers(f"reward_radius:metres={bad}").validate()
 
 
+def test_dense_reward_gives_minus_the_distance_in_training_only():
+    """compute_reward (what relabelling calls) and a real step's reward become -d; is_success keeps the task's
+    radius; the run's evaluation spec drops the wrapper; it takes no parameters."""
+    from rlcourse.contract.writer import evaluation_spec
+    from rlcourse.envs.wrappers import WRAPPERS
+
+    assert WRAPPERS["dense_reward"].kind == "task"
+    spec = EnvSpec("FetchReach-v4").with_wrappers("dense_reward")
+    dense, plain = make(spec), make("FetchReach-v4")
+    goal = np.zeros((3, 3))
+    achieved = np.array([[0.01, 0, 0], [0.0, 0.03, 0.04], [0.06, 0, 0]])
+    assert np.allclose(dense.unwrapped.compute_reward(achieved, goal, None), [-0.01, -0.05, -0.06])
+    assert plain.unwrapped.compute_reward(achieved, goal, None).tolist() == [0.0, 0.0, -1.0]
+    obs, _ = dense.reset(seed=0)
+    dense.unwrapped.goal = obs["achieved_goal"] + np.array([0.03, 0.0, 0.0])
+    _, reward, _, _, info = dense.step(np.zeros(4, dtype=np.float32))
+    d = float(np.linalg.norm(dense.unwrapped._get_obs()["achieved_goal"] - dense.unwrapped.goal))
+    assert d < 0.05 and np.isclose(reward, -d) and info["is_success"] == 1.0
+    assert evaluation_spec(spec.validate()) == EnvSpec("FetchReach-v4").validate()
+    with pytest.raises(RLCourseError, match="dense_reward"):
+        EnvSpec("FetchReach-v4").with_wrappers("dense_reward:scale=2").validate()
+
+
 def test_sample_ranges_widens_the_boxes_and_nothing_else():
     """The default ranges reproduce the plain task reset for reset; wider ones reach further from the gripper's start
     (max |offset| over resets beyond the default half-width) and stay within the new one."""

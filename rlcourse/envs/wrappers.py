@@ -14,6 +14,8 @@ name, checks parameters without building anything (:func:`validate_params`) and 
                       (``obj_range``, ``target_range``; both 0.15 m in every Fetch task): a wider or narrower scene.
 * ``reward_radius``   the distance (``metres``) within which training counts a goal as reached, in the reward and
                       in ``is_success``; the task's own radius (0.05 m in every Fetch task) still judges the run.
+* ``dense_reward``    training rewards ``-d``, minus the distance to the goal, instead of the sparse ``-[d > radius]``;
+                      ``is_success`` and the evaluation (the task's own reward) are unchanged.
 * ``pixels``          camera frames instead of the state vector: ``pixels`` (uint8, the last ``frames`` RGB frames
                       stacked on the channel axis), ``desired_goal``, and ``achieved_goal`` for relabelling only.
 * ``blind``           every frame of ``pixels`` replaced by one constant grey (``value``): the control that shows
@@ -369,9 +371,10 @@ class SampleRanges(gym.Wrapper):
 class RewardRadius(gym.Wrapper):
     """Training counts a goal as reached within ``metres`` of it: the task's ``distance_threshold``, which its
     ``compute_reward`` (and so hindsight relabelling) and its ``is_success`` read at every call, is set on the task this
-    wrapper wraps. The sparse reward is flat inside that ball, so a radius smaller than the task's asks for more
-    precision than the test does. A "task" wrapper: evaluation strips it and judges the run by the task's own
-    radius. Where it sits in the stack does not matter."""
+    wrapper wraps (a dense task's reward, ``-d``, does not read it; its ``is_success`` does). The sparse reward is flat
+    inside that ball, so a radius smaller than the task's asks for more precision than the test does. A "task"
+    wrapper: evaluation strips it and judges the run by the task's own radius. Where it sits in the stack does not
+    matter."""
 
     def __init__(self, env: gym.Env, *, metres: float):
         super().__init__(env)
@@ -379,6 +382,21 @@ class RewardRadius(gym.Wrapper):
         if not hasattr(task, "distance_threshold"):
             raise RLCourseError(f"reward_radius: {type(task).__name__} has no distance_threshold")
         task.distance_threshold = float(metres)
+
+
+class DenseReward(gym.Wrapper):
+    """Training rewards minus the distance to the goal, ``-d``, instead of the sparse ``-[d > radius]``: the task's
+    ``reward_type``, which its ``compute_reward`` (and so hindsight relabelling) reads at every call, is set to
+    "dense" on the task this wrapper wraps; ``is_success`` still uses the radius. Unlike the sparse reward, ``-d``
+    pulls towards the centre of the goal. A "task" wrapper: evaluation strips it and judges the run by the task's own
+    reward and radius. Where it sits in the stack does not matter."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        task = env.unwrapped
+        if not hasattr(task, "reward_type"):
+            raise RLCourseError(f"dense_reward: {type(task).__name__} has no reward_type")
+        task.reward_type = "dense"
 
 
 class PixelObservation(gym.Wrapper):
@@ -637,6 +655,9 @@ register("sample_ranges", SampleRanges, {
 register("reward_radius", RewardRadius, {
     "metres": ParamSpec(float, low=0.0, high=0.2, low_open=True, doc="the training success radius in metres, in (0, 0.2]"),
 }, "the radius within which training counts a goal as reached (the task's own judges the run)", kind="task")
+
+register("dense_reward", DenseReward, {},
+         "training rewards minus the distance to the goal (the task's own reward judges the run)", kind="task")
 
 register("pixels", PixelObservation, {
     "size": ParamSpec(int, default=84, low=16, high=256, doc="frame side in pixels, in [16, 256]"),
