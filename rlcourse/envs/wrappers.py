@@ -353,6 +353,15 @@ class ActionFilter(gym.ActionWrapper):
         return _like(self._previous, action)
 
 
+def set_task_attribute(env: gym.Env, wrapper: str, name: str, value: Any) -> None:
+    """Set attribute ``name`` of the task under ``env`` (the Fetch constructors fix what these wrappers change, and the
+    task reads the attribute at every call); a task without it is a one-line error naming ``wrapper``."""
+    task = env.unwrapped
+    if not hasattr(task, name):
+        raise RLCourseError(f"{wrapper}: {type(task).__name__} has no {name}")
+    setattr(task, name, value)
+
+
 class SampleRanges(gym.Wrapper):
     """Sets the task's ``obj_range`` and ``target_range``, the half-widths (metres) of the boxes around the gripper's
     start from which every reset draws the object's position and the goal. The Fetch constructors fix both at 0.15
@@ -361,11 +370,8 @@ class SampleRanges(gym.Wrapper):
 
     def __init__(self, env: gym.Env, *, obj_range: float, target_range: float):
         super().__init__(env)
-        task = env.unwrapped
         for name, value in (("obj_range", obj_range), ("target_range", target_range)):
-            if not hasattr(task, name):
-                raise RLCourseError(f"sample_ranges: {type(task).__name__} has no {name}")
-            setattr(task, name, float(value))
+            set_task_attribute(env, "sample_ranges", name, float(value))
 
 
 class RewardRadius(gym.Wrapper):
@@ -378,10 +384,7 @@ class RewardRadius(gym.Wrapper):
 
     def __init__(self, env: gym.Env, *, metres: float):
         super().__init__(env)
-        task = env.unwrapped
-        if not hasattr(task, "distance_threshold"):
-            raise RLCourseError(f"reward_radius: {type(task).__name__} has no distance_threshold")
-        task.distance_threshold = float(metres)
+        set_task_attribute(env, "reward_radius", "distance_threshold", float(metres))
 
 
 class DenseReward(gym.Wrapper):
@@ -393,10 +396,7 @@ class DenseReward(gym.Wrapper):
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        task = env.unwrapped
-        if not hasattr(task, "reward_type"):
-            raise RLCourseError(f"dense_reward: {type(task).__name__} has no reward_type")
-        task.reward_type = "dense"
+        set_task_attribute(env, "dense_reward", "reward_type", "dense")
 
 
 class PixelObservation(gym.Wrapper):
