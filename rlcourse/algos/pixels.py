@@ -24,7 +24,9 @@ spatial softmax (``width`` keypoints), a linear layer to ``feature_dim`` and lay
 frames, scaled to [0, 1] inside the network, so the replay buffer stores one byte per pixel. The widths and strides
 are set by what a CPU can afford: the common manipulation encoder (32, 64, 64 channels, strides 2, 1, 1) needs
 many times the multiply-adds per frame (chapter 8 counts them) and leaves a feature map of 27² at 64², where strides
-2, 2, 1 leave 13²; the keypoints' resolution comes from the softmax's averaging, not from the map's size.
+2, 2, 1 leave 13²; the keypoints' resolution comes from the softmax's averaging, not from the map's size. Frames
+need not be square: two views side by side (the ``front_side`` camera) are one wider image, and a keypoint that
+learns to follow the gripper in one view stays in that half.
 """
 
 from __future__ import annotations
@@ -95,17 +97,18 @@ class PixelEncoder(nn.Module):
     (strides 2, 2, 1; ReLU between them), a spatial softmax (``width`` keypoints), a linear layer and layer
     normalisation."""
 
-    def __init__(self, channels: int, size: int, feature_dim: int = 64, width: int = 32):
+    def __init__(self, channels: int, size: int | tuple[int, int], feature_dim: int = 64, width: int = 32):
         super().__init__()
-        if size < 16 or channels < 1 or width < 1 or feature_dim < 1:
+        rows, cols = (size, size) if isinstance(size, int) else size
+        if min(rows, cols) < 16 or channels < 1 or width < 1 or feature_dim < 1:
             raise RLCourseError(f"PixelEncoder needs frames of at least 16² and positive sizes, got {channels} "
-                                f"channels of {size}², width {width}, feature_dim {feature_dim}")
+                                f"channels of {rows}x{cols}, width {width}, feature_dim {feature_dim}")
         self.convs = nn.Sequential(nn.Conv2d(channels, width, 3, stride=2), nn.ReLU(),
                                    nn.Conv2d(width, width, 3, stride=2), nn.ReLU(),
                                    nn.Conv2d(width, width, 3, stride=1))
         with torch.no_grad():
-            h = self.convs(torch.zeros(1, channels, size, size)).shape[-1]
-        self.keypoints = SpatialSoftmax(h, h)
+            h, w = self.convs(torch.zeros(1, channels, rows, cols)).shape[-2:]
+        self.keypoints = SpatialSoftmax(h, w)
         self.head = nn.Sequential(nn.Linear(2 * width, feature_dim), nn.LayerNorm(feature_dim))
         self.feature_dim, self.width = feature_dim, width
 

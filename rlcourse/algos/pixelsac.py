@@ -76,9 +76,7 @@ class PixelAgent(Agent):
         super().__init__(cfg.feature_dim, goal_dim, act_dim, cfg)  # actor and critics on features + goal
         self.frame_shape, self.frames = tuple(int(x) for x in frame_shape), int(frames)
         channels, height, width = self.frame_shape
-        if height != width:
-            raise RLCourseError(f"pixelsac needs square frames, got {height}x{width}")
-        self.encoder = PixelEncoder(channels * frames, height, cfg.feature_dim, cfg.width)
+        self.encoder = PixelEncoder(channels * frames, (height, width), cfg.feature_dim, cfg.width)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         # the critic's optimiser also trains the encoder; the actor's never sees it
         self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters()],
@@ -196,10 +194,12 @@ class PixelSACBackend(FastSACBackend):
                              obs_dtype=np.uint8, frames=frames)
 
 
-def replay_bytes(total_steps: int, size: int, n_envs: int, episode_steps: int = 50) -> int:
-    """The frame memory of the replay buffer of a run of ``total_steps`` on ``n_envs`` environments at ``size``²:
-    :func:`~rlcourse.algos.fastsac.buffer_episodes` episodes of ``episode_steps + 1`` frames of 3 bytes a pixel."""
-    return buffer_episodes(total_steps, episode_steps, n_envs) * (episode_steps + 1) * FRAME_CHANNELS * size * size
+def replay_bytes(total_steps: int, size: int, n_envs: int, episode_steps: int = 50, views: int = 1) -> int:
+    """The frame memory of the replay buffer of a run of ``total_steps`` on ``n_envs`` environments at ``size``²
+    (``views`` such frames side by side): :func:`~rlcourse.algos.fastsac.buffer_episodes` episodes of
+    ``episode_steps + 1`` frames of 3 bytes a pixel."""
+    frame = FRAME_CHANNELS * size * size * views
+    return buffer_episodes(total_steps, episode_steps, n_envs) * (episode_steps + 1) * frame
 
 
 register(PixelSACBackend())

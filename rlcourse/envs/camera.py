@@ -12,8 +12,10 @@ show the *episode's* goal while hindsight relabelling hands the policy another o
 updates when its own renderer is called. The goal reaches the policy as a vector, never as pixels.
 
 Cameras are named: ``front`` is a free camera above the table, looking down on the workspace from the robot's far
-side, and any camera defined in the model (``head_camera_rgb``, ``gripper_camera_rgb``, ``external_camera_0``) can be
-used by its name. :func:`gl_renderer` reports which OpenGL implementation draws the frames (``llvmpipe`` is
+side, ``side`` looks at the same point from the robot's right, and any camera defined in the model
+(``head_camera_rgb``, ``gripper_camera_rgb``, ``external_camera_0``) can be used by its name. A single view cannot
+tell how far along its line of sight a point lies; ``front_side`` renders ``front`` and ``side`` with one renderer and
+puts the two frames side by side, ``(size, 2 size, 3)``, so that what one view cannot resolve the other sees across. :func:`gl_renderer` reports which OpenGL implementation draws the frames (``llvmpipe`` is
 software rendering, whatever ``MUJOCO_GL`` says).
 """
 
@@ -41,13 +43,18 @@ class FreeView:
 FREE_VIEWS: dict[str, FreeView] = {
     # the table's centre, seen from the side facing the robot at 45 degrees: gripper, block and goal box all in frame
     "front": FreeView(distance=1.0, azimuth=180.0, elevation=-45.0, lookat=(1.3, 0.75, 0.45)),
+    # the same point from the robot's right, at the same tilt: its line of sight is at 60 degrees to front's
+    "side": FreeView(distance=1.0, azimuth=90.0, elevation=-45.0, lookat=(1.3, 0.75, 0.45)),
 }
 MODEL_CAMERAS = ("head_camera_rgb", "gripper_camera_rgb", "external_camera_0")
-CAMERA_NAMES = (*FREE_VIEWS, *MODEL_CAMERAS)
+# several views rendered one after the other by one renderer and put side by side, left to right
+MONTAGES: dict[str, tuple[str, ...]] = {"front_side": ("front", "side")}
+CAMERA_NAMES = (*FREE_VIEWS, *MODEL_CAMERAS, *MONTAGES)
 
 
 class Camera:
-    """Renders ``size`` x ``size`` RGB frames (uint8, ``(size, size, 3)``) of a MuJoCo model and data.
+    """Renders ``size`` x ``size`` RGB frames (uint8, ``(size, size, 3)``) of a MuJoCo model and data; a montage
+    (:data:`MONTAGES`) renders ``(size, n * size, 3)``, its ``n`` views left to right.
 
     ``lean=True`` renders without shadows, reflections or skybox and with a minimal shadow map; ``lean=False``
     keeps the scene as the model describes it, but still with an offscreen buffer of the frame's size and no
@@ -64,8 +71,10 @@ class Camera:
             raise RLCourseError(f"camera size must be an integer in [8, 480], got {size!r}")
         if camera not in CAMERA_NAMES:
             raise RLCourseError(f"unknown camera {camera!r}; cameras: {', '.join(CAMERA_NAMES)}")
-        if camera in MODEL_CAMERAS and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
-            raise RLCourseError(f"camera {camera!r} is not defined in this model")
+        views = MONTAGES.get(camera, (camera,))
+        for view in views:
+            if view in MODEL_CAMERAS and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, view) < 0:
+                raise RLCourseError(f"camera {view!r} is not defined in this model")
         self._mujoco, self.model, self.data, self.size = mujoco, model, data, size
         vis = model.vis
         saved = (vis.global_.offwidth, vis.global_.offheight, vis.quality.offsamples, vis.quality.shadowsize)
@@ -80,25 +89,21 @@ class Camera:
             vis.global_.offwidth, vis.global_.offheight, vis.quality.offsamples, vis.quality.shadowsize = saved
         self.option = mujoco.MjvOption()
         self.option.sitegroup[:] = 0  # no sites: the goal marker would contradict relabelled goals
-        if camera in FREE_VIEWS:
-            view = FREE_VIEWS[camera]
-            self.camera: Any = mujoco.MjvCamera()
-            self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-            self.camera.distance, self.camera.azimuth, self.camera.elevation = (view.distance, view.azimuth,
-                                                                                view.elevation)
-            self.camera.lookat[:] = view.lookat
-        else:
-            self.camera = camera
+        self.views: list[Any] = [_view(mujoco, view) for view in views]
         self.lean, self.name = lean, camera
+        self.shape = (size, size * len(self.views), 3)
 
     def render(self) -> np.ndarray:
-        """The current scene as a new ``(size, size, 3)`` uint8 array."""
-        flags = self._mujoco.mjtRndFlag
-        self.renderer.update_scene(self.data, camera=self.camera, scene_option=self.option)
-        if self.lean:
-            for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
-                self.renderer.scene.flags[flag] = 0
-        return self.renderer.render().copy()
+        """The current scene as a new ``(size, size, 3)`` uint8 array (``(size, n * size, 3)`` for a montage)."""
+        frames = []
+        for view in self.views:
+            self.renderer.update_scene(self.data, camera=view, scene_option=self.option)
+            if self.lean:
+                flags = self._mujoco.mjtRndFlag
+                for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
+                    self.renderer.scene.flags[flag] = 0
+            frames.append(self.renderer.render())
+        return frames[0] if len(frames) == 1 else np.concatenate(frames, axis=1)
 
     def gl_renderer(self) -> str:
         """The OpenGL implementation behind this camera, e.g. ``llvmpipe (LLVM 15.0.6, 256 bits)`` (software)."""
@@ -109,6 +114,18 @@ class Camera:
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None  # type: ignore[assignment]
+
+
+def _view(mujoco: Any, name: str) -> Any:
+    """What ``mujoco.Renderer.update_scene`` takes as ``camera``: a free ``MjvCamera`` for a view of
+    :data:`FREE_VIEWS`, the name itself for a camera of the model."""
+    if name not in FREE_VIEWS:
+        return name
+    view, camera = FREE_VIEWS[name], mujoco.MjvCamera()
+    camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+    camera.distance, camera.azimuth, camera.elevation = view.distance, view.azimuth, view.elevation
+    camera.lookat[:] = view.lookat
+    return camera
 
 
 def gl_renderer(renderer: Any) -> str:

@@ -403,7 +403,8 @@ class PixelObservation(gym.Wrapper):
     """The policy sees the scene through a camera: the observation becomes ``{"pixels", "desired_goal",
     "achieved_goal"}`` and the state vector ``observation`` is dropped.
 
-    ``pixels`` is ``(3 * frames, size, size)`` uint8, channels first, the newest frame last; after a reset the
+    ``pixels`` is ``(3 * frames, size, size)`` uint8 (``(3 * frames, size, 2 * size)`` for the two views of
+    ``front_side``), channels first, the newest frame last; after a reset the
     first frame fills the stack. Frames are rendered after the simulator step that produced them, so frame and goal
     vectors always describe the same instant. ``achieved_goal`` stays because hindsight relabelling and
     ``compute_reward`` need it during training; it must never be a policy input (on Reach it *is* the gripper
@@ -424,7 +425,7 @@ class PixelObservation(gym.Wrapper):
         self.frames = int(frames)
         self._stack: deque[np.ndarray] = deque(maxlen=self.frames)
         self.observation_space = gym.spaces.Dict({
-            "pixels": gym.spaces.Box(0, 255, (3 * self.frames, size, size), np.uint8),
+            "pixels": gym.spaces.Box(0, 255, (3 * self.frames, *self.camera.shape[:2]), np.uint8),
             "desired_goal": space["desired_goal"], "achieved_goal": space["achieved_goal"]})
 
     def _observe(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -662,7 +663,8 @@ register("dense_reward", DenseReward, {},
 register("pixels", PixelObservation, {
     "size": ParamSpec(int, default=84, low=16, high=256, doc="frame side in pixels, in [16, 256]"),
     "frames": ParamSpec(int, default=1, low=1, high=4, doc="frames stacked on the channel axis, in [1, 4]"),
-    "camera": ParamSpec(str, default="front", choices=CAMERA_NAMES, doc="the camera's name"),
+    "camera": ParamSpec(str, default="front", choices=CAMERA_NAMES,
+                        doc="the camera's name (front_side: two views side by side)"),
     "lean": ParamSpec(bool, default=True, doc="no shadows, reflections or skybox"),
 }, "camera frames and the desired goal instead of the state vector", kind="observation", unique=True)
 
