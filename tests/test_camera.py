@@ -95,6 +95,25 @@ def test_lean_drops_shadows_but_not_the_scene():
     env.close()
 
 
+def test_two_views_side_by_side_are_the_two_cameras_frames():
+    """``front_side`` is the front frame on the left and the side frame on the right, of the same instant; the two
+    views differ, and the blind control blanks both."""
+    env = pixel_env(wrap="pixels:size=32,camera=front_side")
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(np.array([1.0, 0.0, 0.0, 0.0]))
+    assert obs["pixels"].shape == env.observation_space["pixels"].shape == (3, 32, 64)
+    task = env.unwrapped
+    front, side = (Camera(task.model, task.data, 32, camera=name).render().transpose(2, 0, 1)
+                   for name in ("front", "side"))
+    assert np.array_equal(obs["pixels"][:, :, :32], front) and np.array_equal(obs["pixels"][:, :, 32:], side)
+    assert np.abs(front.astype(int) - side.astype(int)).mean() > 5
+    env.close()
+    blind = make(EnvSpec("FetchReach-v4").with_wrappers("pixels:size=32,camera=front_side", "blind:value=7"))
+    obs, _ = blind.reset(seed=0)
+    assert obs["pixels"].shape == (3, 32, 64) and (obs["pixels"] == 7).all()
+    blind.close()
+
+
 @pytest.mark.parametrize("wrap, message", [
     ("pixels:camera=ceiling", "camera"),
     ("pixels:size=8", "size"),

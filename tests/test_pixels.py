@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -60,6 +62,22 @@ def test_random_shift_keeps_the_shape_and_moves_content_by_at_most_the_pad():
 def test_random_shift_repeats_the_border_instead_of_inventing_black():
     img = torch.full((8, 1, 6, 6), 200, dtype=torch.uint8)
     assert (random_shift(img, 3, generator=torch.Generator().manual_seed(1)) == 200).all()
+
+
+def test_the_encoder_takes_two_views_side_by_side():
+    """A 32 x 64 montage: the keypoints span the whole width, so the same spot in the left view and in the right view
+    gives the same row and keypoints in opposite halves (convolutions set to pass their input's centre through)."""
+    enc = PixelEncoder(channels=3, size=(32, 64), feature_dim=16, width=4)
+    frames = torch.zeros((2, 3, 32, 64), dtype=torch.uint8)
+    frames[0, :, 12:16, 12:16] = frames[1, :, 12:16, 44:48] = 255  # one spot, 32 columns apart
+    assert enc(frames).shape == (2, 16)
+    with torch.no_grad():
+        for conv in enc.convs[::2]:
+            conv.weight.zero_(), conv.bias.zero_()
+            conv.weight[:, :, 1, 1] = 1.0
+        enc.keypoints.log_temperature.fill_(math.log(0.01))  # nearly the arg-max
+    (u_left, v_left), (u_right, v_right) = enc.keypoints_of(frames)[:, 0]
+    assert u_left < -0.2 and u_right > 0.2 and torch.isclose(v_left, v_right)
 
 
 def test_the_encoder_maps_uint8_frames_to_normalised_features_and_exposes_its_keypoints():

@@ -110,3 +110,13 @@ def test_replay_memory_is_one_frame_per_step_and_what_the_run_allocates():
     buf = pixelsac.PixelSACBackend().new_buffer(env, capacity, k=4)
     assert buf.obs.nbytes == pixelsac.replay_bytes(1000, 24, n_envs=2)  # the frames, stored once
     env.close()
+    two = make(EnvSpec("FetchReach-v4").with_wrappers("pixels:size=24,camera=front_side"))
+    buf = pixelsac.PixelSACBackend().new_buffer(two, capacity, k=4)
+    assert buf.obs.nbytes == pixelsac.replay_bytes(1000, 24, n_envs=2, views=2)  # two views: twice the bytes
+    two.close()
+
+
+def test_an_agent_on_two_views_acts_on_the_montage():
+    two = pixelsac.PixelAgent((3, 24, 48), 1, 3, 4, pixelsac.pixel_config_from(SMALL))
+    action, _ = two.predict({"pixels": np.zeros((3, 24, 48), np.uint8), "desired_goal": np.zeros(3)})
+    assert action.shape == (4,) and np.all(np.abs(action) <= 1)
