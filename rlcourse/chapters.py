@@ -241,8 +241,9 @@ CHAPTERS: dict[str, Chapter] = {
             # quick: the camera and its cost, the labs (spatial softmax, random shift, the encoder's gradients, the
             #   frame buffer), a short real pixel run, a blind evaluation of one reference policy that must repeat its
             #   committed episodes; the reference runs (sweeps/ch08_pixels.yaml, ch08_pixels_long.yaml,
-            #   ch08_pixels_radius.yaml, ch08_pixels_dense.yaml, ch08_pixels_dense_alpha.yaml, ch08_state.yaml) are
-            #   read from checkpoints/.
+            #   ch08_pixels_radius.yaml, ch08_pixels_dense.yaml, ch08_pixels_dense_alpha.yaml,
+            #   ch08_pixels_two_views.yaml, ch08_state.yaml) are read from checkpoints/; the failed episodes of the DrQ
+            #   policies are replayed to see where they end.
             # full: a longer pixel run, the reference sweeps (finished runs and evaluations are reused), the GIF.
             quick={"env_id": "FetchReach-v4", "torch_threads": 1, "view_sizes": [32, 64, 84],
                    "memory_steps": 100_000,
@@ -253,7 +254,9 @@ CHAPTERS: dict[str, Chapter] = {
                                  "long_sweep": "sweeps/ch08_pixels_long.yaml",
                                  "radius_sweep": "sweeps/ch08_pixels_radius.yaml",
                                  "dense_sweep": "sweeps/ch08_pixels_dense.yaml",
-                                 "alpha_sweep": "sweeps/ch08_pixels_dense_alpha.yaml", "threshold": 0.9, "target": 0.95, "drq_pad": 4, "keypoint_frames": 3},
+                                 "alpha_sweep": "sweeps/ch08_pixels_dense_alpha.yaml",
+                                 "views_sweep": "sweeps/ch08_pixels_two_views.yaml",
+                                 "threshold": 0.9, "target": 0.95, "drq_pad": 4, "keypoint_frames": 3},
                    "gif_seeds": [1000, 1001]},
             full={"run": {"total_steps": 10_000, "eval_every": 2_000, "curve_eval_episodes": 20, "eval_episodes": 100},
                   "blind_episodes": 100},

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rlcourse.core.errors import RLCourseError
-from rlcourse.envs.camera import Camera
+from rlcourse.envs.camera import FREE_VIEWS, Camera
 from rlcourse.envs.spec import EnvSpec, make
 from rlcourse.envs.wrappers import PixelObservation
 
@@ -112,6 +112,20 @@ def test_two_views_side_by_side_are_the_two_cameras_frames():
     obs, _ = blind.reset(seed=0)
     assert obs["pixels"].shape == (3, 32, 64) and (obs["pixels"] == 7).all()
     blind.close()
+
+
+@pytest.mark.parametrize("name", ["front", "side"])
+def test_the_line_of_sight_points_at_the_camera_mujoco_places(name):
+    view = FREE_VIEWS[name]
+    env = pixel_env(wrap=f"pixels:size=16,camera={name}")
+    env.reset(seed=0)
+    camera = env.get_wrapper_attr("camera")
+    camera.render()
+    eye = np.mean([c.pos for c in camera.renderer.scene.camera], axis=0)  # the scene's two eyes, averaged
+    assert np.allclose(np.asarray(view.lookat) + view.distance * view.line_of_sight(), eye, atol=1e-6)
+    env.close()
+    ls = {n: FREE_VIEWS[n].line_of_sight() for n in ("front", "side")}
+    assert np.isclose(ls["front"] @ ls["side"], 0.5)  # sixty degrees apart
 
 
 @pytest.mark.parametrize("wrap, message", [

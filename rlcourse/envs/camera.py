@@ -39,6 +39,12 @@ class FreeView:
     elevation: float
     lookat: tuple[float, float, float]
 
+    def line_of_sight(self) -> np.ndarray:
+        """The unit vector from ``lookat`` towards the camera: the direction along which a point can move while its
+        image barely changes (only its apparent size does), the one direction a single view cannot measure well."""
+        az, el = np.radians(self.azimuth), np.radians(self.elevation)
+        return -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+
 
 FREE_VIEWS: dict[str, FreeView] = {
     # the table's centre, seen from the side facing the robot at 45 degrees: gripper, block and goal box all in frame
