@@ -15,8 +15,9 @@ Cameras are named: ``front`` is a free camera above the table, looking down on t
 side, ``side`` looks at the same point from the robot's right, and any camera defined in the model
 (``head_camera_rgb``, ``gripper_camera_rgb``, ``external_camera_0``) can be used by its name. A single view cannot
 tell how far along its line of sight a point lies; ``front_side`` renders ``front`` and ``side`` with one renderer and
-puts the two frames side by side, ``(size, 2 size, 3)``, so that what one view cannot resolve the other sees across. :func:`gl_renderer` reports which OpenGL implementation draws the frames (``llvmpipe`` is
-software rendering, whatever ``MUJOCO_GL`` says).
+puts the two frames side by side, ``(size, 2 size, 3)``, so that what one view cannot resolve the other sees across.
+:func:`gl_renderer` reports which OpenGL implementation draws the frames (``llvmpipe`` is software rendering, whatever
+``MUJOCO_GL`` says).
 """
 
 from __future__ import annotations
