@@ -102,11 +102,10 @@ class Camera:
 
     def render(self) -> np.ndarray:
         """The current scene as a new ``(size, size, 3)`` uint8 array (``(size, n * size, 3)`` for a montage)."""
-        frames = []
+        flags, frames = self._mujoco.mjtRndFlag, []
         for view in self.views:
             self.renderer.update_scene(self.data, camera=view, scene_option=self.option)
             if self.lean:
-                flags = self._mujoco.mjtRndFlag
                 for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
                     self.renderer.scene.flags[flag] = 0
             frames.append(self.renderer.render())
