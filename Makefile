@@ -34,7 +34,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 setup: $(STAMP) ## create .venv and install the pinned requirements (other targets do this for you)
 
 unit: $(STAMP) ## pytest on rlcourse (includes the no-outputs-in-notebooks check)
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests
 
 nbval: $(STAMP) ## execute every chapter notebook with nbval (quick profile; make test covers it through the book)
 	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 notebooks

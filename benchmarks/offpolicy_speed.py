@@ -44,7 +44,7 @@ from rlcourse.contract.runs import Run, load_run, read_json, write_json
 from rlcourse.core.errors import RLCourseError
 from rlcourse.core.io import atomic_write
 from rlcourse.core.paths import project_root
-from rlcourse.core.provenance import command_line, git_info, hardware, utc_now, versions
+from rlcourse.core.provenance import command_line, git_info, hardware, host_tag, utc_now, versions
 from rlcourse.training import recipes
 from rlcourse.training.train import train_many
 
@@ -145,11 +145,6 @@ def settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config.get(k) for k in SETTINGS}
 
 
-def host_tag(hw: dict[str, Any]) -> str:
-    """A folder name for the host: its CPU model and count, e.g. ``amd-epyc-x2``."""
-    return re.sub(r"[^a-z0-9]+", "-", str(hw["cpu"]).lower()).strip("-") + f"-x{hw['cpu_count']}"
-
-
 CALIBRATION_STEPS = 1000
 """Environment steps (FetchPush, random actions) in the calibration workload, with a tenth as many gradient steps."""
 CALIBRATION_TOLERANCE = 0.25
@@ -247,8 +242,9 @@ def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    report.plot_curves(groups, y="eval_success_rate", ax=axes[0], ylabel="deterministic success")
-    report.plot_curves(groups, y="eval_success_rate", x="wall_s", ax=axes[1], ylabel="deterministic success",
+    # each run to its own stop: a mean over seeds would end where the quickest run stopped
+    report.plot_curves(groups, y="eval_success_rate", ax=axes[0], ylabel="deterministic success", mean=False)
+    report.plot_curves(groups, y="eval_success_rate", x="wall_s", ax=axes[1], ylabel="deterministic success", mean=False,
                        xlabel="wall-clock (s)")
     for ax in axes:
         ax.axhline(0.9, color="k", lw=0.6, ls=":")

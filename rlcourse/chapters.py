@@ -197,10 +197,18 @@ CHAPTERS: dict[str, Chapter] = {
                                          "goal_curriculum:mode=steps,start=0,end=1,steps=100000"]},
                                      "dense": {"recipe": "fast_worker", "total_steps": 100_000, "seeds": [0],
                                                "env_id": "FetchPickAndPlaceDense-v4", "her": False},
-                                 }}},
+                                 }},
+                   # benchmarks/offpolicy_speed.py: its summaries (Push screening of every lever on one seed; Push
+                   # and PickAndPlace on three seeds) and the issue's targets in minutes and steps to 0.9
+                   "speed": {"screening": "offpolicy_speed_push", "push": "offpolicy_speed_push_confirm",
+                             "pick": "offpolicy_speed_pick",
+                             "targets": {"push_minutes": 6.0, "pick_minutes": 30.0, "pick_steps": 400_000},
+                             # the simulator's and the gradient steps' cost on the machine executing the chapter
+                             "probe": {"fill_steps": 2000, "repeats": 50}}},
             full={"strata_resets": 2000, "random_episodes": 100, "trace_episodes": 20, "scripted_episodes": 100,
                   "curriculum_check": {"resets": 200},
-                  "run": {"total_steps": 50_000, "eval_every": 5_000, "curve_eval_episodes": 20, "eval_episodes": 100}},
+                  "run": {"total_steps": 50_000, "eval_every": 5_000, "curve_eval_episodes": 20, "eval_episodes": 100},
+                  "speed": {"probe": {"fill_steps": 10_000, "repeats": 200}}},
         ),
         Chapter(
             "ch06", "Policies as controllers", "6", "ch06_policies_as_controllers.ipynb",

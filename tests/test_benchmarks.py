@@ -127,7 +127,6 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     (folder / "calibration.json").write_text(json.dumps(calibration))
     with pytest.raises(RLCourseError, match="other settings.*eval_every"):
         speed.main([a if a != "200" else "100" for a in argv])
-    assert speed.host_tag({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) == "intel-r-xeon-r-processor-x2"
     meta = json.loads((folder / "meta.json").read_text())
     meta["hardware"]["cpu"] = "Another CPU"
     (folder / "meta.json").write_text(json.dumps(meta))

@@ -116,6 +116,14 @@ def test_replay_memory_is_one_frame_per_step_and_what_the_run_allocates():
     two.close()
 
 
+@pytest.mark.parametrize("bad", [{"views": 0}, {"views": -1}, {"size": 0}, {"n_envs": 0}, {"episode_steps": 0},
+                                 {"total_steps": -50}, {"views": 1.5}, {"views": True}])
+def test_replay_bytes_refuses_counts_that_are_not_counts(bad):
+    args = {"total_steps": 1000, "size": 24, "n_envs": 2, **bad}
+    with pytest.raises(RLCourseError, match=next(iter(bad))):
+        pixelsac.replay_bytes(**args)
+
+
 def test_an_agent_on_two_views_acts_on_the_montage():
     two = pixelsac.PixelAgent((3, 24, 48), 1, 3, 4, pixelsac.pixel_config_from(SMALL))
     action, _ = two.predict({"pixels": np.zeros((3, 24, 48), np.uint8), "desired_goal": np.zeros(3)})

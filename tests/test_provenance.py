@@ -2,7 +2,7 @@
 
 import subprocess
 
-from rlcourse.core.provenance import command_line, git_info
+from rlcourse.core.provenance import command_line, git_info, host_tag
 
 
 def _git(root, *args):
@@ -29,3 +29,8 @@ def test_dirty_means_the_code_changed_not_the_artifacts_runs_write(tmp_path):
 
 def test_command_line_names_the_rlcourse_command():
     assert command_line(["/x/.venv/bin/rlcourse", "train", "--env", "a b"]) == "rlcourse train --env 'a b'"
+
+
+def test_host_tag_names_the_cpu_model_and_count():
+    assert host_tag({"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) == "intel-r-xeon-r-processor-x2"
+    assert host_tag({"cpu": "AMD EPYC", "cpu_count": 16}) == "amd-epyc-x16"

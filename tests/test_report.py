@@ -211,6 +211,10 @@ def test_plot_and_save_only_in_full_profile(tmp_path, monkeypatch):
     assert len(ax.lines) == 4 and len(ax.collections) == 1  # three seeds, the mean and the band
     assert len(report.plot_curves({"A": runs}, band=False).collections) == 0
     assert len(report.plot_curves({"two seeds": runs[:2]}).collections) == 0  # no band below three seeds
+    stopped = [curve_run("s0", [[0, 0.0], [10, 0.9]]), curve_run("s1", [[0, 0.0], [10, 0.5], [20, 0.95]])]
+    ax = report.plot_curves({"stopped at 0.9": stopped}, mean=False)
+    assert [line.get_xdata()[-1] for line in ax.lines] == [10, 20]  # each run to its own last point, no mean
+    assert len(ax.collections) == 0 and len(ax.get_legend().get_texts()) == 1
     monkeypatch.setenv("RLCOURSE_ROOT", str(tmp_path))
     assert report.save_figure(ax.figure, "x.png", profile="quick") is None
     path = report.save_figure(ax.figure, "x.png", profile="full")

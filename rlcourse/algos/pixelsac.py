@@ -197,7 +197,12 @@ class PixelSACBackend(FastSACBackend):
 def replay_bytes(total_steps: int, size: int, n_envs: int, episode_steps: int = 50, views: int = 1) -> int:
     """The frame memory of the replay buffer of a run of ``total_steps`` on ``n_envs`` environments at ``size``²
     (``views`` such frames side by side): :func:`~rlcourse.algos.fastsac.buffer_episodes` episodes of
-    ``episode_steps + 1`` frames of 3 bytes a pixel."""
+    ``episode_steps + 1`` frames of 3 bytes a pixel. A count below 1 (or ``total_steps`` below 0) is refused."""
+    counts = {"total_steps": (total_steps, 0), "size": (size, 1), "n_envs": (n_envs, 1),
+              "episode_steps": (episode_steps, 1), "views": (views, 1)}
+    for name, (value, least) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise RLCourseError(f"replay_bytes: {name} must be an integer >= {least}, got {value!r}")
     frame = FRAME_CHANNELS * size * size * views
     return buffer_episodes(total_steps, episode_steps, n_envs) * (episode_steps + 1) * frame
 

@@ -319,18 +319,28 @@ def steps_label(value: float, _pos: Any = None) -> str:
 
 
 def plot_curves(groups: Mapping[str, Sequence[Run]], y: str = "success_rate", x: str = "timesteps",
-                ax: Any = None, ylabel: str | None = None, xlabel: str | None = None, band: bool = True):
+                ax: Any = None, ylabel: str | None = None, xlabel: str | None = None, band: bool = True,
+                mean: bool = True):
     """Learning curves: the mean across seeds as a line, the 95% t band shaded (``band``), each seed as a thin line.
 
     A group with fewer than 3 seeds gets no band (see :func:`curve_band`), only its seeds and their mean; with three
-    seeds the band is wide (t = 4.3), and ``band=False`` leaves it out everywhere."""
+    seeds the band is wide (t = 4.3), and ``band=False`` leaves it out everywhere. The mean and band span only the
+    steps every run covers; ``mean=False`` draws each run alone, to its own last point, which is what runs stopped
+    at a threshold need (a mean would end where the quickest run stopped)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.5))
     for i, (label, runs) in enumerate(groups.items()):
-        curves = curve_band(runs, y=y, x=x)
         colour = f"C{i}"
+        if not mean:
+            for j, run in enumerate(runs):
+                t = curve_table(run.curve)
+                pts = np.array([(a, b) for a, b in zip(t[x], t[y]) if a is not None and b is not None], dtype=float)
+                ax.plot(pts[:, 0], pts[:, 1], color=colour, lw=1.2, alpha=0.8, marker=".",
+                        label=f"{label} (n={len(runs)})" if j == 0 else None)
+            continue
+        curves = curve_band(runs, y=y, x=x)
         shaded = band and curves["lo"] is not None
         for ys in curves["per_run"]:
             ax.plot(curves["x"], ys, color=colour, lw=0.6 if shaded else 1.0, alpha=0.35 if shaded else 0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -91,6 +92,12 @@ def hardware() -> dict[str, Any]:
         "cuda_available": cuda,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
     }
+
+
+def host_tag(hw: dict[str, Any]) -> str:
+    """A folder name for a host, from :func:`hardware`'s record: its CPU model and count, e.g. ``amd-epyc-x2``
+    (wall-clock is compared only between runs of one host tag)."""
+    return re.sub(r"[^a-z0-9]+", "-", str(hw["cpu"]).lower()).strip("-") + f"-x{hw['cpu_count']}"
 
 
 def command_line(argv: list[str] | None = None) -> str:
