@@ -360,3 +360,13 @@ def test_pooled_strata_pools_counts_per_stratum_and_feeds_success_drop():
     assert report.success_drop(pooled["air"], worse["air"])["drop"] == 70 / 95 - 5 / 50
     with pytest.raises(RLCourseError):
         report.pooled_strata([])
+
+
+def test_ratio_verdict_reads_the_interval_not_the_point():
+    assert report.ratio_verdict((1.3, 1.03, 1.63)) == "faster"
+    assert report.ratio_verdict((0.7, 0.5, 0.9)) == "slower"
+    assert report.ratio_verdict((1.75, 0.98, 3.12)) == "not distinguishable from today's recipe"
+    assert report.ratio_verdict((2.0, 1.0, 4.0), "higher", "lower", "same") == "same"  # 1 inside: no verdict
+    for bad in ((1.0, 2.0, 1.5), (1.0, float("nan"), 2.0), (1.0, -1.0, 2.0)):
+        with pytest.raises(RLCourseError):
+            report.ratio_verdict(bad)

@@ -299,6 +299,16 @@ def ratio(a: float | None, b: float | None, digits: int = 4) -> float | None:
     return None if a is None or b is None or b == 0 else round(a / b, digits)
 
 
+def ratio_verdict(ci: Sequence[float], above: str = "faster", below: str = "slower",
+                  neither: str = "not distinguishable from today's recipe") -> str:
+    """What a ratio's interval ``(ratio, lo, hi)`` lets a sentence say: ``above`` when the whole interval lies above 1,
+    ``below`` when it lies under 1, ``neither`` when it holds 1."""
+    _, lo, hi = ci
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
+        raise RLCourseError(f"a ratio's interval needs 0 <= lo <= hi, got ({lo}, {hi})")
+    return above if lo > 1 else below if hi < 1 else neither
+
+
 def steps_and_minutes_to(run: Run, thresholds: Sequence[float]) -> dict[str, int | float | None]:
     """``steps_to_<t>`` and ``minutes_to_<t>`` (wall-clock, 3 decimals) of the first in-training evaluation at or
     above each threshold ``t``; None where the run never got there."""
