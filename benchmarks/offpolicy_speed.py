@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --seeds 0
     .venv/bin/python benchmarks/offpolicy_speed.py --task pick --arms fast,worker,demos
     .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --tag confirm   # a second summary
+    .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,demos --tag demos
 
 Each arm is the fast recipe (``rlcourse.training.recipes``) with one set of changes (``ARMS``), trained through the
 course's contract **one run at a time**, so that a run has the machine to itself (the ``worker`` lever uses the
@@ -58,13 +59,19 @@ ARMS: dict[str, dict[str, Any]] = {
     "ln_utd1": {"layer_norm": True, "updates_per_step": 1.0},  # layer-normalised critics, twice the updates
     "batch512": {"batch_size": 512},  # twice the samples per gradient step
     "best": {"env_worker": True, "layer_norm": True, "updates_per_step": 1.0},  # the candidate combination
-    # PickAndPlace only: the worker with 100 scripted episodes in the replay buffer (the recipe pick_demos)
-    "demos": {k: v for k, v in recipes.recipe("pick_demos")["hyperparameters"].items()
-              if recipes.recipe("fast")["hyperparameters"].get(k) != v},
+    "demos": {},  # the worker with 100 scripted episodes of the task in the replay buffer: see DEMOS
 }
-"""Each arm's changes to the fast recipe's hyperparameters."""
-ONLY_FOR = {"demos": "pick"}
-"""Arms that make sense for one task only (the demonstrations are PickAndPlace episodes)."""
+"""Each arm's changes to the fast recipe's hyperparameters (``demos``: :func:`changes`)."""
+DEMOS = {"push": "push_demos", "pick": "pick_demos"}
+"""The recipe behind the ``demos`` arm on each task (its demonstrations are that task's episodes)."""
+
+
+def changes(arm: str, task: str) -> dict[str, Any]:
+    """What ``arm`` changes in the fast recipe on ``task``."""
+    if arm != "demos":
+        return dict(ARMS[arm])
+    fast = recipes.recipe("fast")["hyperparameters"]
+    return {k: v for k, v in recipes.recipe(DEMOS[task])["hyperparameters"].items() if fast.get(k) != v}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -256,16 +263,13 @@ def plot(groups: dict[str, list[Any]], path: Path, env_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    arms = parse_list(args.arms or ",".join(a for a in ARMS if ONLY_FOR.get(a, args.task) == args.task), "arms", ARMS)
+    arms = parse_list(args.arms or ",".join(ARMS), "arms", ARMS)
     seeds = parse_list(args.seeds, "seeds")
     if not all(s.isdigit() for s in seeds):
         raise RLCourseError(f"--seeds must be non-negative integers, got {args.seeds!r}")
     seeds = [int(s) for s in seeds]
     if args.steps < 0 or not 0.0 <= args.stop_at <= 1.0:
         raise RLCourseError("--steps must be >= 0 (0: the task's budget) and --stop-at in [0, 1]")
-    wrong = [a for a in arms if ONLY_FOR.get(a, args.task) != args.task]
-    if wrong:
-        raise RLCourseError(f"arm {wrong[0]!r} is for --task {ONLY_FOR[wrong[0]]} only")
     if args.tag and not re.fullmatch(r"[a-z0-9_]{1,32}", args.tag):
         raise RLCourseError(f"--tag must be 1 to 32 lower-case letters, digits or _, got {args.tag!r}")
     env_id, budget = TASKS[args.task]
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     common = dict(out_dir=str(out / NAME / host_tag(hardware())), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at, checkpoint_every=50_000)
-    cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=ARMS[arm],
+    cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=changes(arm, args.task),
                                             run_id=f"{NAME}_{arm}_{env_id}_seed{s}", **common)
             for arm in arms for s in seeds}
     print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
@@ -291,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{**summarize_run(arm, run), "calibration": run_calibration(run.path)} for (arm, _), run in runs.items()]
     doc = {"schema": "rlcourse.benchmark/1", "name": name, "created_utc": utc_now(),
            "command": command_line(), "hardware": hardware(), "versions": versions(), "git": git_info(),
-           "recipes": {arm: {**recipes.recipe("fast"), "changes": ARMS[arm], "total_steps": budget} for arm in arms},
+           "recipes": {arm: {**recipes.recipe("fast"), "changes": changes(arm, args.task), "total_steps": budget} for arm in arms},
            "protocol": {"env_id": env_id, "seeds": seeds, "eval_every": args.eval_every,
                         "eval_episodes": args.eval_episodes, "stop_at_success": args.stop_at,
                         "final_eval_episodes": 100, "jobs": 1, "torch_threads": 1},

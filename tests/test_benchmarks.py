@@ -53,9 +53,13 @@ def test_speed_arms_are_valid_fastsac_settings(speed):
     from rlcourse.training.recipes import recipe
 
     assert list(speed.ARMS)[0] == "fast" and speed.ARMS["fast"] == {}
-    for changes in speed.ARMS.values():
-        config_from({**recipe("fast")["hyperparameters"], **changes})
-    assert {**recipe("fast")["hyperparameters"], **speed.ARMS["demos"]} == recipe("pick_demos")["hyperparameters"]
+    for task in speed.TASKS:
+        for arm in speed.ARMS:
+            config_from({**recipe("fast")["hyperparameters"], **speed.changes(arm, task)})
+    for task, name in (("push", "push_demos"), ("pick", "pick_demos")):  # each task's own demonstrations
+        assert {**recipe("fast")["hyperparameters"], **speed.changes("demos", task)} == recipe(name)["hyperparameters"]
+    assert speed.changes("demos", "push")["demonstrations"] != speed.changes("demos", "pick")["demonstrations"]
+    assert speed.changes("worker", "push") == {"env_worker": True}
 
 
 def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
@@ -80,7 +84,6 @@ def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
 @pytest.mark.parametrize("argv, message", [(["--arms", "fast,warp"], "unknown arm 'warp'"),
                                            (["--seeds", "0,x"], "non-negative integers"),
                                            (["--seeds", "1,1"], "distinct"), (["--stop-at", "1.5"], "--stop-at"),
-                                           (["--task", "push", "--arms", "fast,demos"], "for --task pick only"),
                                            (["--tag", "Big-Tag"], "--tag must be")])
 def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
     from rlcourse.core.errors import RLCourseError

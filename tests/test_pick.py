@@ -119,3 +119,19 @@ def test_the_committed_demonstrations_are_the_scripted_controllers_episodes(tmp_
     eps = demonstrations(D["episodes"], seed=D["first_seed"])
     assert save_demonstrations(tmp_path / "again.npz", eps) == D["sha256"]
     assert all(e.rewards[-1] == 0.0 for e in eps)
+
+
+def test_the_committed_push_demonstrations_are_the_push_controllers_episodes(tmp_path):
+    """recipes.PUSH_DEMONSTRATIONS is chapter 3's Push rule on its recorded seeds, byte for byte; most of its
+    episodes end on the goal (the rule is imperfect, and the failures are still useful data for HER)."""
+    from rlcourse.core.io import sha256
+    from rlcourse.core.paths import project_root
+    from rlcourse.labs.controllers import ProportionalPush
+    from rlcourse.labs.pick import demonstrations, save_demonstrations
+    from rlcourse.training.recipes import PUSH_DEMONSTRATIONS as D
+
+    assert sha256(project_root() / D["file"]) == D["sha256"]
+    eps = demonstrations(D["episodes"], seed=D["first_seed"], policy=ProportionalPush(), spec="FetchPush-v4")
+    assert save_demonstrations(tmp_path / "again.npz", eps) == D["sha256"]
+    assert eps[0].observations.shape[-1] == 25 and np.all(eps[0].actions[:, 3] == 0.0)  # Push: fingers unused
+    assert sum(e.rewards[-1] == 0.0 for e in eps) >= 0.7 * len(eps)

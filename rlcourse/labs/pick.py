@@ -221,15 +221,16 @@ def stress_specs(env_id: str, obs_noise: float, action_noise: float, ranges: flo
 
 
 def demonstrations(n: int, seed: int = 0, policy: Any = None, spec: Any = "FetchPickAndPlace-v4") -> list[Any]:
-    """``n`` whole episodes (:class:`rlcourse.labs.her.Episode`) of ``policy`` (default: the scripted controller;
-    ``False``: random actions), episode ``i`` seeded ``seed + i``: data for the replay buffer (chapter 5)."""
+    """``n`` whole episodes (:class:`rlcourse.labs.her.Episode`) of ``policy`` on ``spec`` (a policy-protocol object,
+    acting deterministically; default: the scripted pick-and-place controller; ``False``: random actions), episode
+    ``i`` seeded ``seed + i``: data for the replay buffer (chapter 5)."""
     from rlcourse.envs.spec import make
     from rlcourse.labs.her import collect_episode
 
     env = make(spec)
     try:
         controller = ScriptedPickPlace() if policy is None else policy
-        act = None if controller is False else controller.action
+        act = None if controller is False else (lambda obs: controller.predict(obs, deterministic=True)[0])
         return [collect_episode(env, act, seed=seed + i) for i in range(n)]
     finally:
         env.close()

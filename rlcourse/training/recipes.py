@@ -9,7 +9,8 @@ FetchPush-v4 side by side. ``"fast_worker"`` is ``"fast"`` with the environments
 the learner updates (``env_worker``, chapter 5's speed study, ``benchmarks/offpolicy_speed.py``). ``"pick_demos"`` is
 ``"fast_worker"`` with 100 episodes of chapter 5's scripted controller in the replay buffer from the start
 (:data:`PICK_DEMONSTRATIONS`, made by ``rlcourse.labs.pick.demonstrations``): the recipe that solves
-FetchPickAndPlace. ``"pixels"`` is :mod:`rlcourse.algos.pixelsac` on 64 x 64 frames of the ``front`` camera (one
+FetchPickAndPlace. ``"push_demos"`` is the same with 100 episodes of chapter 3's Push controller
+(:data:`PUSH_DEMONSTRATIONS`). ``"pixels"`` is :mod:`rlcourse.algos.pixelsac` on 64 x 64 frames of the ``front`` camera (one
 frame, no stack) with DrQ's shift of 4 pixels, 16-channel convolutions and batch 64, otherwise ``"fast"``'s settings
 (chapter 8: sizes chosen for what one CPU core can update). A recipe may carry wrappers (the camera); a wrapper of the
 same name in the run's own spec replaces the recipe's (:func:`with_recipe_wrappers`). :func:`recipe_config` turns a
@@ -31,6 +32,13 @@ PICK_DEMONSTRATIONS = {"file": "checkpoints/demonstrations/scripted_FetchPickAnd
 """The committed demonstrations of ``"pick_demos"``: ``rlcourse.labs.pick.demonstrations(100, seed=50_000)`` saved
 with ``rlcourse.labs.pick.save_demonstrations`` (byte-for-byte reproducible)."""
 
+PUSH_DEMONSTRATIONS = {"file": "checkpoints/demonstrations/scripted_FetchPush-v4_n100.npz",
+                       "sha256": "3fbba3c8ef8fb566e7ecc06ed30e8088a14a923293fe8360fe804ff4a5c80e5b",
+                       "episodes": 100, "first_seed": 50_000}
+"""The committed demonstrations of ``"push_demos"``: ``rlcourse.labs.pick.demonstrations(100, seed=50_000,
+policy=rlcourse.labs.controllers.ProportionalPush(), spec="FetchPush-v4")`` saved the same way (chapter 3's
+two-phase rule: not every episode succeeds, and HER learns from the others too)."""
+
 RECIPES: dict[str, dict[str, Any]] = {
     "origin": {
         "algo": "sac",  # stable-baselines3 SAC + HerReplayBuffer
@@ -51,6 +59,9 @@ RECIPES["fast_worker"] = {**RECIPES["fast"], "hyperparameters": {**RECIPES["fast
 RECIPES["pick_demos"] = {**RECIPES["fast_worker"], "hyperparameters": {
     **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": PICK_DEMONSTRATIONS["file"],
     "demonstrations_sha256": PICK_DEMONSTRATIONS["sha256"]}}
+RECIPES["push_demos"] = {**RECIPES["fast_worker"], "hyperparameters": {
+    **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": PUSH_DEMONSTRATIONS["file"],
+    "demonstrations_sha256": PUSH_DEMONSTRATIONS["sha256"]}}
 RECIPES["pixels"] = {
     "algo": "pixelsac",  # rlcourse.algos.pixelsac
     "n_envs": 4,
