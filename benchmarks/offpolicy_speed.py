@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --seeds 0
     .venv/bin/python benchmarks/offpolicy_speed.py --task pick --arms fast,worker,demos
     .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,worker --tag confirm   # a second summary
-    .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,demos --tag demos
+    .venv/bin/python benchmarks/offpolicy_speed.py --task push --arms fast,demos --tag demos --run-suffix demos
 
 Each arm is the fast recipe (``rlcourse.training.recipes``) with one set of changes (``ARMS``), trained through the
 course's contract **one run at a time**, so that a run has the machine to itself (the ``worker`` lever uses the
@@ -24,7 +24,9 @@ in one session and 16.8 in another, same code): each command first times a fixed
 folder keeps the score it was trained under (``calibration.json``), and a finished run is reused only when its score
 is within ``CALIBRATION_TOLERANCE`` of this machine's today. A summary is never silently shrunk: if the JSON already holds results
 for arms or seeds this command does not cover, it stops with one line (cover them, or write a second summary under
-``--tag``, e.g. a screening of every lever on one seed, then the winner against the fast recipe on three). Not part
+``--tag``, e.g. a screening of every lever on one seed, then the winner against the fast recipe on three). Run
+folders are shared across summaries; ``--run-suffix`` names a new set beside older ones that a committed summary still
+reads (today's recipe retrained on a machine of another speed, say). Not part
 of ``make test``:
 Push takes about ten minutes per run, PickAndPlace up to half an hour.
 """
@@ -87,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(project_root() / "benchmarks" / "results"))
     p.add_argument("--tag", default="", help="suffix of the summary's name (letters, digits, _): "
                    "offpolicy_speed_<task>_<tag>.json; run folders are shared across tags")
+    p.add_argument("--run-suffix", default="", help="suffix of this command's run folders (letters, digits, _), "
+                   "to train a set of runs beside older ones that another summary still reads")
     return p.parse_args(argv)
 
 
@@ -270,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in seeds]
     if args.steps < 0 or not 0.0 <= args.stop_at <= 1.0:
         raise RLCourseError("--steps must be >= 0 (0: the task's budget) and --stop-at in [0, 1]")
-    if args.tag and not re.fullmatch(r"[a-z0-9_]{1,32}", args.tag):
-        raise RLCourseError(f"--tag must be 1 to 32 lower-case letters, digits or _, got {args.tag!r}")
+    for option, value in (("--tag", args.tag), ("--run-suffix", args.run_suffix)):
+        if value and not re.fullmatch(r"[a-z0-9_]{1,32}", value):
+            raise RLCourseError(f"{option} must be 1 to 32 lower-case letters, digits or _, got {value!r}")
     env_id, budget = TASKS[args.task]
     budget = args.steps or budget
     out = Path(args.out)
@@ -285,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at, checkpoint_every=50_000)
     cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=changes(arm, args.task),
-                                            run_id=f"{NAME}_{arm}_{env_id}_seed{s}", **common)
+                                            run_id=f"{NAME}_{arm}_{env_id}_seed{s}" + (f"_{args.run_suffix}" if args.run_suffix else ""), **common)
             for arm in arms for s in seeds}
     print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
           f"budget {budget:,} steps; run folders in {common['out_dir']}", flush=True)

@@ -84,7 +84,8 @@ def test_speed_medians_count_misses_and_ratios_favour_the_faster(speed):
 @pytest.mark.parametrize("argv, message", [(["--arms", "fast,warp"], "unknown arm 'warp'"),
                                            (["--seeds", "0,x"], "non-negative integers"),
                                            (["--seeds", "1,1"], "distinct"), (["--stop-at", "1.5"], "--stop-at"),
-                                           (["--tag", "Big-Tag"], "--tag must be")])
+                                           (["--tag", "Big-Tag"], "--tag must be"),
+                                           (["--run-suffix", "a/b"], "--run-suffix must be")])
 def test_speed_bad_arguments_are_one_line_errors(speed, argv, message):
     from rlcourse.core.errors import RLCourseError
 
@@ -119,6 +120,9 @@ def test_speed_reuses_a_finished_run_without_its_model_and_refuses_one_with_othe
     again = read_json(tmp_path / "offpolicy_speed_push_again.json", "benchmark")
     assert again["name"] == "offpolicy_speed_push_again" and again["results"] == doc["results"]
     assert (folder / "meta.json").stat().st_mtime_ns == stamp
+    assert speed.main([*argv, "--tag", "apart", "--run-suffix", "apart"]) == 0  # a new run beside the old one
+    apart = read_json(tmp_path / "offpolicy_speed_push_apart.json", "benchmark")
+    assert [r["run_id"] for r in apart["results"]] == [folder.name + "_apart"] and (folder / "meta.json").is_file()
     assert doc["results"][0]["calibration"] > 0 and doc["calibration"]["score"] > 0
     calibration = json.loads((folder / "calibration.json").read_text())
     (folder / "calibration.json").write_text(json.dumps({**calibration, "score": 1e9}))  # a much faster machine
