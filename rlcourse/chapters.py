@@ -199,9 +199,10 @@ CHAPTERS: dict[str, Chapter] = {
                                                "env_id": "FetchPickAndPlaceDense-v4", "her": False},
                                  }},
                    # benchmarks/offpolicy_speed.py: its summaries (Push screening of every lever on one seed; Push
-                   # and PickAndPlace on three seeds) and the issue's targets in minutes and steps to 0.9
+                   # with the worker, Push with demonstrations and PickAndPlace with demonstrations, each against
+                   # the fast recipe on three seeds) and the issue's targets in minutes and steps to 0.9
                    "speed": {"screening": "offpolicy_speed_push", "push": "offpolicy_speed_push_confirm",
-                             "pick": "offpolicy_speed_pick",
+                             "push_demos": "offpolicy_speed_push_demos", "pick": "offpolicy_speed_pick",
                              "targets": {"push_minutes": 6.0, "pick_minutes": 30.0, "pick_steps": 400_000},
                              # the simulator's and the gradient steps' cost on the machine executing the chapter
                              "probe": {"fill_steps": 2000, "repeats": 50}}},
