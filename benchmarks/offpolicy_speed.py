@@ -70,10 +70,7 @@ DEMOS = {"push": "push_demos", "pick": "pick_demos"}
 
 def changes(arm: str, task: str) -> dict[str, Any]:
     """What ``arm`` changes in the fast recipe on ``task``."""
-    if arm != "demos":
-        return dict(ARMS[arm])
-    fast = recipes.recipe("fast")["hyperparameters"]
-    return {k: v for k, v in recipes.recipe(DEMOS[task])["hyperparameters"].items() if fast.get(k) != v}
+    return recipes.changes_from(DEMOS[task]) if arm == "demos" else dict(ARMS[arm])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -289,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     common = dict(out_dir=str(out / NAME / host_tag(hardware())), eval_every=args.eval_every, curve_eval_episodes=args.eval_episodes,
                   final_eval_episodes=100, torch_threads=1, tensorboard=False, progress=False,
                   stop_at_success=args.stop_at, checkpoint_every=50_000)
+    suffix = f"_{args.run_suffix}" if args.run_suffix else ""
     cfgs = {(arm, s): recipes.recipe_config("fast", env_id, s, budget, changes=changes(arm, args.task),
-                                            run_id=f"{NAME}_{arm}_{env_id}_seed{s}" + (f"_{args.run_suffix}" if args.run_suffix else ""), **common)
+                                            run_id=f"{NAME}_{arm}_{env_id}_seed{s}{suffix}", **common)
             for arm in arms for s in seeds}
     print(f"[{time.strftime('%H:%M:%S')}] {env_id}: arms {', '.join(arms)} x seeds {seeds}, one run at a time, "
           f"budget {budget:,} steps; run folders in {common['out_dir']}", flush=True)

@@ -43,3 +43,12 @@ def test_a_recipe_brings_its_camera_and_the_run_may_replace_it():
                                   wrappers=["action_noise:sigma=0.1"])
     assert [w.name for w in noisy.spec.wrappers] == ["action_noise", "pixels"]  # the camera stays outermost
     assert recipes.recipe_config("fast", "FetchReach-v4", seed=0, total_steps=1000).spec.wrappers == ()
+
+
+def test_changes_from_is_what_a_recipe_adds_to_its_base():
+    assert recipes.changes_from("fast_worker") == {"env_worker": True}
+    assert recipes.changes_from("fast") == {}
+    assert {**recipes.recipe("fast")["hyperparameters"], **recipes.changes_from("push_demos")} == \
+        recipes.recipe("push_demos")["hyperparameters"]
+    with pytest.raises(RLCourseError, match="unknown recipe"):
+        recipes.changes_from("warp")

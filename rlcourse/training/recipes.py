@@ -56,12 +56,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 RECIPES["fast_worker"] = {**RECIPES["fast"], "hyperparameters": {**RECIPES["fast"]["hyperparameters"], "env_worker": True}}
-RECIPES["pick_demos"] = {**RECIPES["fast_worker"], "hyperparameters": {
-    **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": PICK_DEMONSTRATIONS["file"],
-    "demonstrations_sha256": PICK_DEMONSTRATIONS["sha256"]}}
-RECIPES["push_demos"] = {**RECIPES["fast_worker"], "hyperparameters": {
-    **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": PUSH_DEMONSTRATIONS["file"],
-    "demonstrations_sha256": PUSH_DEMONSTRATIONS["sha256"]}}
+for _name, _demos in (("pick_demos", PICK_DEMONSTRATIONS), ("push_demos", PUSH_DEMONSTRATIONS)):
+    RECIPES[_name] = {**RECIPES["fast_worker"], "hyperparameters": {
+        **RECIPES["fast_worker"]["hyperparameters"], "demonstrations": _demos["file"],
+        "demonstrations_sha256": _demos["sha256"]}}
+del _name, _demos
 RECIPES["pixels"] = {
     "algo": "pixelsac",  # rlcourse.algos.pixelsac
     "n_envs": 4,
@@ -90,6 +89,12 @@ def recipe(name: str) -> dict[str, Any]:
         return copy.deepcopy(RECIPES[name])
     except KeyError:
         raise RLCourseError(f"unknown recipe {name!r}; recipes are {', '.join(RECIPES)}") from None
+
+
+def changes_from(name: str, base: str = "fast") -> dict[str, Any]:
+    """The hyperparameters in which recipe ``name`` differs from ``base`` (what a benchmark arm records)."""
+    other = recipe(base)["hyperparameters"]
+    return {k: v for k, v in recipe(name)["hyperparameters"].items() if other.get(k) != v}
 
 
 def recipe_config(name: str, env_id: str, seed: int, total_steps: int, her: bool = True,
